@@ -1,0 +1,109 @@
+"""Benchmark the real training step: ``python -m munit.bench``.
+
+Times ``Trainer`` iterations (data batch from the device-resident stream, D update, G update, both optimiser
+steps, both schedulers), warm-up excluded, CUDA-synchronised, median over repeats. Prints one JSON line per
+setting. With ``--reference PATH`` it also runs the seed blog's step (``blog_reference.py``) in a subprocess on
+the same device in the same invocation and prints the ratio, so figures are only ever compared side by side.
+
+    python -m munit.bench                                  # CPU: small preset; CUDA: paper preset at 256 px
+    python -m munit.bench --batch 1 8 --precision bf16 --channels-last --reference .bench/blog_reference.py
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+
+from .config import LossWeights, TrainConfig, model_preset, PRESETS
+from .data import DataConfig
+from .trainer import Trainer
+
+
+def bench_setting(preset: str, batch: int, iters: int, warmup: int, repeats: int, device: str, precision: str,
+                  channels_last: bool, compile: bool, weights: LossWeights) -> dict:
+    mcfg = model_preset(preset)
+    tcfg = TrainConfig(iters=10**9, batch_size=batch, device=device, precision=precision,
+                       channels_last=channels_last, compile=compile, progress=False, sample_every=0,
+                       checkpoint_every=0, num_fixed_styles=1, num_sample_inputs=1)
+    dcfg = DataConfig(source="synthetic", synthetic_train=max(4 * batch, 16), synthetic_val=2)
+    with tempfile.TemporaryDirectory() as tmp:
+        tr = Trainer(mcfg, tcfg, weights, dcfg, tmp)
+    cuda = tr.device.type == "cuda"
+    sync = (lambda: torch.cuda.synchronize(tr.device)) if cuda else (lambda: None)
+
+    def run(n: int) -> float:
+        sync()
+        t = time.perf_counter()
+        for _ in range(n):
+            losses = tr.train_step(next(tr.stream_a), next(tr.stream_b))
+        sync()
+        dt = time.perf_counter() - t
+        if not torch.isfinite(losses).all():
+            raise RuntimeError(f"non-finite losses in benchmark: {losses.tolist()}")
+        return dt
+
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(tr.device)
+    t0 = time.perf_counter()
+    run(warmup)
+    warm_s = time.perf_counter() - t0
+    times = [run(iters) for _ in range(repeats)]
+    sec = statistics.median(times)
+    res = {"what": "munit", "preset": preset, "image_size": mcfg.image_size, "batch": batch, "precision": precision,
+           "channels_last": channels_last, "compile": compile, "iters": iters, "repeats": repeats,
+           "it_per_s": iters / sec, "img_per_s": iters * batch / sec, "warmup_s": round(warm_s, 2),
+           "device": torch.cuda.get_device_name(tr.device) if cuda else "cpu", "torch": torch.__version__,
+           "threads": torch.get_num_threads(), "cycle_loss": weights.cyc > 0}
+    if cuda:
+        res["peak_mem_gib"] = round(torch.cuda.max_memory_allocated(tr.device) / 2**30, 2)
+    return res
+
+
+def run_reference(path: str, batch: int, iters: int, size: int) -> dict:
+    out = subprocess.run([sys.executable, path, "--mode", "fp32", "--batch", str(batch), "--iters", str(iters),
+                          "--size", str(size)], capture_output=True, text=True, check=True)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    res["what"] = "blog_reference"
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m munit.bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch", type=int, nargs="+", default=[1])
+    ap.add_argument("--preset", choices=list(PRESETS), default=None, help="default: paper on CUDA, small on CPU")
+    ap.add_argument("--iters", type=int, default=None, help="timed iterations per repeat (default 50 CUDA, 10 CPU)")
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
+    ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--no-cycle", action="store_true", help="cycle loss off (default on: the blog's trial 3 weights)")
+    ap.add_argument("--reference", default=None, help="path to blog_reference.py: run it beside, same device")
+    a = ap.parse_args(argv)
+    cuda = torch.cuda.is_available() and a.device != "cpu"
+    preset = a.preset or ("paper" if cuda else "small")
+    iters = a.iters or (50 if cuda else 10)
+    # the blog's trial-3 weights, the same the reference script uses
+    weights = LossWeights(x=7, s=3, c=3, cyc=0 if a.no_cycle else 10)
+    for b in a.batch:
+        res = bench_setting(preset, b, iters, a.warmup, a.repeats, a.device, a.precision, a.channels_last,
+                            a.compile, weights)
+        if a.reference:
+            ref = run_reference(a.reference, b, iters, res["image_size"])
+            res["reference_it_per_s"] = ref["it_per_s"]
+            res["reference_img_per_s"] = ref["img_per_s"]
+            res["speedup"] = res["it_per_s"] / ref["it_per_s"]
+        print(json.dumps(res), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

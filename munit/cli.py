@@ -1,0 +1,244 @@
+"""Command line: ``python -m munit {train,translate,sample,evaluate} ...``.
+
+Wrong arguments and bad inputs end with one ``error: ...`` line and exit status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from .config import ConfigError, LossWeights, TrainConfig, model_preset, PRESETS
+
+EXAMPLES = """examples:
+  python -m munit train --data synthetic --iters 2000 --out runs/demo
+  python -m munit train --data /data/afhq --domains dog cat --preset paper --iters 1000000 --out runs/afhq
+  python -m munit train --out runs/demo --iters 4000 --resume
+  python -m munit translate --checkpoint runs/demo/checkpoints/last.pt --input img.png --styles 8 --out out/
+  python -m munit sample --checkpoint runs/demo/checkpoints/last.pt --out grids/
+  python -m munit evaluate --checkpoint runs/demo/checkpoints/last.pt --metrics acc,fcd,content
+"""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from .checkpoint import CheckpointError
+    from .data import DataError
+    from .trainer import NonFiniteLossError
+    errs: list[type[BaseException]] = [ConfigError, DataError, CheckpointError, NonFiniteLossError,
+                                       FileNotFoundError, NotADirectoryError, PermissionError]
+    try:
+        from .metrics import MetricError
+        errs.append(MetricError)
+    except ImportError:
+        pass
+    return tuple(errs)
+
+
+def add_data_args(p: argparse.ArgumentParser, default: str | None = "synthetic") -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--data", default=default, metavar="synthetic|PATH",
+                   help="'synthetic' (embedded two-domain set, no download), an AFHQ root "
+                        "(ROOT/{train,val}/{dog,cat}/*), or a folder holding two domain folders")
+    g.add_argument("--domains", nargs=2, default=None, metavar=("A", "B"),
+                   help="the two domain folder names (AFHQ default: dog cat) or two folder paths")
+    g.add_argument("--max-images", type=int, default=None, help="use at most this many images per domain")
+
+
+def _data_cfg(args, image_size: int):
+    from .data import DataConfig
+    kw = {}
+    if args.domains:
+        kw["domains"] = tuple(args.domains)
+    return DataConfig(source=args.data, image_size=image_size, max_images=args.max_images, **kw)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m munit", description="MUNIT: train, translate, sample, evaluate.",
+                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="{train,translate,sample,evaluate}")
+
+    t = sub.add_parser("train", help="train a MUNIT model", epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_args(t)
+    t.add_argument("--out", required=True, help="run folder: config.json, log.jsonl, samples/, checkpoints/")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt if it exists")
+    t.add_argument("--preset", choices=list(PRESETS), default=None,
+                   help="model size; default: paper on CUDA with real data, small otherwise")
+    t.add_argument("--image-size", type=int, default=None, help="override the preset's image size")
+    t.add_argument("--iters", type=int, default=None, help="training iterations (default: 1,000,000 for paper, "
+                                                           "2,000 otherwise)")
+    t.add_argument("--batch-size", type=int, default=1)
+    t.add_argument("--lr", type=float, default=1e-4)
+    t.add_argument("--lr-step", type=int, default=None, help="StepLR step size in iterations (gamma 0.5); "
+                                                             "default 100,000 (paper) or iters/10")
+    for k, d in (("gan", 1.0), ("x", 10.0), ("s", 1.0), ("c", 1.0), ("cyc", 0.0), ("vgg", 0.0)):
+        t.add_argument(f"--lambda-{k}", type=float, default=d, help=f"loss weight (default {d:g})")
+    t.add_argument("--vgg-weights", default=None, help="path to vgg16-397923af.pth (only for --lambda-vgg > 0)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    t.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
+    t.add_argument("--channels-last", action="store_true")
+    t.add_argument("--compile", action="store_true", help="torch.compile each network")
+    t.add_argument("--log-every", type=int, default=10)
+    t.add_argument("--sample-every", type=int, default=None, help="default: iters/10")
+    t.add_argument("--checkpoint-every", type=int, default=None, help="default: iters/10")
+    t.add_argument("--eval-every", type=int, default=0, help="evaluate --metrics every N iterations (0: at the "
+                                                             "end only, if --metrics is given)")
+    t.add_argument("--metrics", default="", help="comma-separated metrics to evaluate, e.g. acc,fcd,content")
+    t.add_argument("--num-workers", type=int, default=-1)
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    tr = sub.add_parser("translate", help="translate images with a trained checkpoint")
+    tr.add_argument("--checkpoint", required=True)
+    tr.add_argument("--input", required=True, help="an image file or a folder of images")
+    tr.add_argument("--out", required=True, help="output folder")
+    tr.add_argument("--direction", choices=["a2b", "b2a"], default="a2b")
+    tr.add_argument("--styles", type=int, default=4, help="random style codes per input")
+    tr.add_argument("--reference", default=None, help="use this target-domain image's style instead of random ones")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--device", default="auto")
+
+    sa = sub.add_parser("sample", help="write sample grids (fixed style codes of the run) for a checkpoint")
+    sa.add_argument("--checkpoint", required=True)
+    sa.add_argument("--out", required=True, help="output folder")
+    add_data_args(sa, default=None)
+    sa.add_argument("--inputs", type=int, default=8, help="inputs per direction")
+    sa.add_argument("--device", default="auto")
+
+    from .metrics.cli import add_evaluate_parser
+    add_evaluate_parser(sub)
+    return ap
+
+
+def cmd_train(args) -> int:
+    from .trainer import Trainer
+
+    cuda = (args.device == "auto" and torch.cuda.is_available()) or args.device.startswith("cuda")
+    preset = args.preset or ("paper" if cuda and args.data != "synthetic" else "small")
+    overrides = {"image_size": args.image_size} if args.image_size else {}
+    mcfg = model_preset(preset, **overrides)
+    iters = args.iters if args.iters is not None else (1_000_000 if preset == "paper" else 2_000)
+    every = lambda v: v if v is not None else max(1, iters // 10)  # noqa: E731
+    tcfg = TrainConfig(iters=iters, batch_size=args.batch_size, lr=args.lr,
+                       lr_step=args.lr_step or (100_000 if preset == "paper" else max(1, iters // 10)),
+                       seed=args.seed, device=args.device, precision=args.precision,
+                       channels_last=args.channels_last, compile=args.compile, log_every=args.log_every,
+                       sample_every=every(args.sample_every), checkpoint_every=every(args.checkpoint_every),
+                       eval_every=args.eval_every, num_workers=args.num_workers, progress=not args.quiet)
+    weights = LossWeights(gan=args.lambda_gan, x=args.lambda_x, s=args.lambda_s, c=args.lambda_c,
+                          cyc=args.lambda_cyc, vgg=args.lambda_vgg)
+    evaluator = None
+    if args.metrics:
+        from .metrics import make_evaluator
+        evaluator = make_evaluator([m for m in args.metrics.split(",") if m])
+        if not tcfg.eval_every:
+            tcfg.eval_every = iters  # once, at the end
+    trainer = Trainer(mcfg, tcfg, weights, _data_cfg(args, mcfg.image_size), args.out, evaluator=evaluator,
+                      resume=args.resume, vgg_weights=args.vgg_weights)
+    if args.resume and trainer.step:
+        print(f"resuming {args.out} at iteration {trainer.step}", file=sys.stderr)
+    result = trainer.fit()
+    print(json.dumps({"out": str(args.out), "step": result.step, "stopped": result.stopped,
+                      "checkpoint": str(result.checkpoint), "wall_s": round(result.wall_s, 2),
+                      "it_per_s": round(result.it_per_s, 3), **result.last_losses, **result.last_metrics}))
+    return 0
+
+
+def _image_files(path: Path) -> list[Path]:
+    from .data import list_images
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        files = list_images(path)
+        if not files:
+            raise FileNotFoundError(f"no images in {path}")
+        return files
+    raise FileNotFoundError(f"input not found: {path}")
+
+
+def _load_image(path: Path, size: int) -> torch.Tensor:
+    from .data import load_image, to_model_range
+    return to_model_range(load_image(path, size).unsqueeze(0))
+
+
+@torch.no_grad()
+def cmd_translate(args) -> int:
+    from .sampling import save_grid
+    from .trainer import load_generators, resolve_device
+
+    device = resolve_device(args.device)
+    gen_a, gen_b, mcfg, _ = load_generators(args.checkpoint, device)
+    src, dst = (gen_a, gen_b) if args.direction == "a2b" else (gen_b, gen_a)
+    files = _image_files(Path(args.input))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.reference:
+        ref = _load_image(Path(args.reference), mcfg.image_size).to(device)
+        styles = dst.encode(ref)[1]
+    else:
+        if args.styles < 1:
+            raise ConfigError("--styles must be >= 1")
+        styles = torch.randn(args.styles, mcfg.style_dim, generator=torch.Generator().manual_seed(args.seed)).to(device)
+    written = []
+    for f in files:
+        x = _load_image(f, mcfg.image_size).to(device)
+        y = dst.decode(src.content_encoder(x).expand(styles.shape[0], -1, -1, -1), styles)
+        for j in range(y.shape[0]):
+            written.append(save_grid(y[j:j + 1], 1, out / f"{f.stem}_{args.direction}_{j}.png"))
+        save_grid(torch.cat([x, y]), y.shape[0] + 1, out / f"{f.stem}_{args.direction}_row.png")
+    print(json.dumps({"inputs": len(files), "styles": int(styles.shape[0]), "written": len(written),
+                      "out": str(out)}))
+    return 0
+
+
+@torch.no_grad()
+def cmd_sample(args) -> int:
+    from .data import DataConfig, load_domains, to_model_range
+    from .sampling import save_grid, translation_grid
+    from .trainer import load_generators, resolve_device
+
+    device = resolve_device(args.device)
+    gen_a, gen_b, mcfg, meta = load_generators(args.checkpoint, device)
+    if args.data is None:
+        saved = dict(meta["config"]["data"])
+        saved["domains"] = tuple(saved["domains"])
+        dcfg = DataConfig(**saved)
+    else:
+        dcfg = _data_cfg(args, mcfg.image_size)
+    val_a, val_b = load_domains(dcfg, "val")
+    styles = meta["fixed_styles"].to(device)
+    out = Path(args.out)
+    paths = {}
+    for name, src, dst, ds in (("a2b", gen_a, gen_b, val_a), ("b2a", gen_b, gen_a, val_b)):
+        x = to_model_range(torch.stack([ds[i] for i in range(min(args.inputs, len(ds)))]).to(device))
+        rnd = torch.randn(x.shape[0], mcfg.style_dim, generator=torch.Generator().manual_seed(meta["step"])).to(device)
+        grid = translation_grid(src, dst, x, styles, rnd)
+        paths[name] = str(save_grid(grid, 2 + styles.shape[0] + 1, out / f"{name}_{meta['step']:08d}.png"))
+    print(json.dumps({"step": meta["step"], **paths}))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    handlers = {"train": cmd_train, "translate": cmd_translate, "sample": cmd_sample}
+    if args.cmd == "evaluate":
+        from .metrics.cli import cmd_evaluate
+        handler = cmd_evaluate
+    else:
+        handler = handlers[args.cmd]
+    try:
+        return handler(args)
+    except _user_errors() as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as e:
+        print(f"stopped: {e}" if str(e) else "stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

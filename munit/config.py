@@ -1,0 +1,174 @@
+"""Dataclass configs. Defaults are the MUNIT paper / official code's (edges2shoes config).
+
+Three presets name the sizes people actually use:
+  * ``paper`` -- the official architecture at 256 px (15,026,187 generator parameters);
+  * ``small`` -- a CPU-sized MUNIT (64 px, 16 base channels) for demos and CPU sweeps;
+  * ``tiny``  -- the smallest config that still exercises every layer (tests).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot work; the message says which field and why."""
+
+
+def _min_size_for_downsampling(n_down: int) -> int:
+    # Every stride-2 conv uses reflect padding 1, which needs an input of at least 2 pixels;
+    # the last of n_down such convs therefore needs size / 2**(n_down-1) >= 2.
+    return 2 ** n_down
+
+
+@dataclass
+class ModelConfig:
+    """Generator and discriminator sizes (official MUNIT defaults)."""
+
+    image_size: int = 256
+    input_dim: int = 3
+    # generator
+    dim: int = 64                 # channels of the first conv; doubles at each content downsampling
+    style_dim: int = 8
+    n_downsample: int = 2         # content encoder / decoder
+    style_n_downsample: int = 4   # style encoder (first two double channels, the rest keep them)
+    n_res: int = 4                # residual blocks in content encoder and decoder
+    mlp_dim: int = 256
+    mlp_blocks: int = 3           # linear layers in the style MLP
+    # discriminator
+    dis_dim: int = 64
+    dis_n_layer: int = 4
+    dis_num_scales: int = 3
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        for name in ("image_size", "input_dim", "dim", "style_dim", "mlp_dim", "dis_dim", "dis_n_layer",
+                     "dis_num_scales", "n_res"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.n_downsample < 0 or self.style_n_downsample < 2:
+            raise ConfigError("ModelConfig needs n_downsample >= 0 and style_n_downsample >= 2 "
+                              f"(got {self.n_downsample}, {self.style_n_downsample})")
+        if self.mlp_blocks < 2:
+            raise ConfigError(f"ModelConfig.mlp_blocks must be >= 2, got {self.mlp_blocks}")
+        s = self.image_size
+        if s % (2 ** self.n_downsample):
+            raise ConfigError(f"image_size {s} must be divisible by 2**n_downsample = {2 ** self.n_downsample} "
+                              "so that decode(encode(x)) has the input's size")
+        need_g = max(_min_size_for_downsampling(self.n_downsample),
+                     _min_size_for_downsampling(self.style_n_downsample), 4)
+        if s < need_g:
+            raise ConfigError(f"image_size {s} is too small for the generator: its {self.style_n_downsample} "
+                              f"style downsamplings need at least {need_g} px")
+        smallest = s // (2 ** (self.dis_num_scales - 1))
+        need_d = _min_size_for_downsampling(self.dis_n_layer)
+        if smallest < need_d:
+            raise ConfigError(
+                f"image_size {s} is too small for the discriminator: its coarsest of {self.dis_num_scales} scales "
+                f"sees {smallest} px, but {self.dis_n_layer} stride-2 layers need >= {need_d} px. "
+                f"Use image_size >= {need_d * 2 ** (self.dis_num_scales - 1)}, fewer dis_num_scales or fewer "
+                "dis_n_layer.")
+
+    @property
+    def content_dim(self) -> int:
+        return self.dim * 2 ** self.n_downsample
+
+    @property
+    def num_adain_params(self) -> int:
+        # n_res blocks x 2 AdaIN layers x content_dim channels x (mean, std)
+        return self.n_res * 2 * 2 * self.content_dim
+
+
+@dataclass
+class LossWeights:
+    """Generator loss weights (official names: gan_w, recon_x_w, recon_s_w, recon_c_w, recon_x_cyc_w, vgg_w)."""
+
+    gan: float = 1.0
+    x: float = 10.0
+    s: float = 1.0
+    c: float = 1.0
+    cyc: float = 0.0
+    vgg: float = 0.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not isinstance(v, (int, float)) or v != v or v < 0:
+                raise ConfigError(f"LossWeights.{f.name} must be a finite number >= 0, got {v!r}")
+            setattr(self, f.name, float(v))
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and bookkeeping. Iteration counts (incl. the StepLR step) are in iterations."""
+
+    iters: int = 1_000_000
+    batch_size: int = 1
+    lr: float = 1e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    weight_decay: float = 1e-4
+    lr_step: int = 100_000
+    lr_gamma: float = 0.5
+    seed: int = 0
+    device: str = "auto"            # auto | cpu | cuda | cuda:N
+    precision: str = "fp32"         # fp32 | bf16 | fp16 (autocast; CUDA only)
+    channels_last: bool = False
+    compile: bool = False
+    log_every: int = 10
+    sample_every: int = 1000        # 0 disables
+    eval_every: int = 0             # 0 disables; the evaluate callback decides what to compute
+    checkpoint_every: int = 1000    # 0: only at the end
+    num_sample_inputs: int = 4      # inputs per direction in sample grids
+    num_fixed_styles: int = 4       # fixed style columns in sample grids
+    num_workers: int = -1           # data loader workers; -1 = auto (0 on CPU)
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.iters < 0:
+            raise ConfigError(f"TrainConfig.iters must be >= 0, got {self.iters}")
+        if self.batch_size < 1:
+            raise ConfigError(f"TrainConfig.batch_size must be >= 1, got {self.batch_size}")
+        if self.lr_step < 1:
+            raise ConfigError(f"TrainConfig.lr_step (StepLR step size, iterations) must be >= 1, got {self.lr_step}")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ConfigError(f"TrainConfig.precision must be fp32, bf16 or fp16, got {self.precision!r}")
+        for name in ("log_every", "sample_every", "eval_every", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"TrainConfig.{name} must be >= 0")
+        if self.log_every == 0:
+            self.log_every = 1
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "small": dict(image_size=64, dim=16, mlp_dim=64, n_res=2, dis_dim=16, dis_n_layer=3, dis_num_scales=2),
+    "tiny": dict(image_size=32, dim=8, mlp_dim=32, n_res=1, dis_dim=8, dis_n_layer=3, dis_num_scales=2),
+}
+
+
+def model_preset(name: str, **overrides: Any) -> ModelConfig:
+    """ModelConfig for a named preset, with field overrides."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return ModelConfig(**{**PRESETS[name], **overrides})
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls: type, d: dict[str, Any]):
+    """Build a dataclass from a dict, refusing unknown keys (a typo must not pass silently)."""
+    names = {f.name for f in fields(cls)}
+    unknown = set(d) - names
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} field(s): {', '.join(sorted(unknown))}")
+    return cls(**d)
+
+
+__all__ = ["ConfigError", "ModelConfig", "LossWeights", "TrainConfig", "PRESETS", "model_preset", "to_dict",
+           "from_dict", "field"]

@@ -1,0 +1,416 @@
+"""Datasets and training streams: real image folders (AFHQ or any two folders) or the embedded synthetic pair.
+
+Datasets return *uint8* [3, S, S] tensors already resized to the model size; normalisation to [-1, 1] and the
+random horizontal flip are applied to whole batches on the target device (:func:`to_model_range`,
+:class:`DomainStream`), so the per-sample work on the host is only decode + resize, and in-memory datasets
+never leave the GPU.
+
+:class:`DomainStream` is an infinite stream of unpaired batches whose order is a pure function of
+``(seed, epoch, position)``; its ``state_dict`` therefore resumes a run exactly, mid-epoch or not.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch.utils.data import DataLoader, Dataset
+
+from .synthetic import SyntheticDomain, synthetic_domains
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+SPLITS = ("train", "val")
+
+
+class DataError(ValueError):
+    """Data that cannot be used: a missing or empty folder, unreadable images, a bad split. The message names
+    the path and the layout that was expected."""
+
+
+@dataclass
+class DataConfig:
+    """Where images come from. ``source`` is ``"synthetic"`` or a root folder (see :func:`load_domains`)."""
+
+    source: str = "synthetic"
+    domains: tuple[str, str] = ("dog", "cat")
+    image_size: int = 256
+    synthetic_train: int = 2000
+    synthetic_val: int = 100
+    seed: int = 0
+    val_fraction: float = 0.1      # held-out share of plain two-folder layouts (AFHQ has its own val split)
+    max_images: int | None = None  # cap per domain and split, e.g. for quick runs
+
+    def __post_init__(self) -> None:
+        self.domains = tuple(self.domains)  # JSON round trips give lists
+        if len(self.domains) != 2 or not all(isinstance(d, str) and d for d in self.domains):
+            raise DataError(f"DataConfig.domains must be two non-empty names or paths, got {self.domains!r}")
+        for name in ("image_size", "synthetic_train", "synthetic_val"):
+            if getattr(self, name) < 1:
+                raise DataError(f"DataConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.seed < 0:
+            raise DataError(f"DataConfig.seed must be >= 0, got {self.seed}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise DataError(f"DataConfig.val_fraction must be in (0, 1), got {self.val_fraction}")
+        if self.max_images is not None and self.max_images < 1:
+            raise DataError(f"DataConfig.max_images must be None or >= 1, got {self.max_images}")
+
+
+# ----------------------------------------------------------------------------------------------- image files
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly in ``folder`` (not recursive), sorted by name; hidden files ignored."""
+    return sorted(p for p in folder.iterdir()
+                  if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file())
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode -> 8-bit RGB. Transparency is composited on white; 16/32-bit integer images are scaled
+    from their full 16-bit range (PIL's own convert would clip them to 255, turning most pixels white)."""
+    if img.getexif().get(0x0112, 1) != 1:  # camera photos store their rotation in EXIF Orientation
+        img = ImageOps.exif_transpose(img)
+    mode = img.mode
+    if mode.startswith("I;16") or mode == "I":
+        a = np.asarray(img, dtype=np.float64)  # "I" is how PIL opens some 16-bit PNG/TIFF files
+        img = Image.fromarray(np.clip(a / 257.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    elif mode == "F":
+        a = np.asarray(img, dtype=np.float64)
+        a = a * 255.0 if np.nanmax(a) <= 1.0 else a  # float images are [0, 1] or already [0, 255]
+        img = Image.fromarray(np.clip(np.nan_to_num(a) + 0.5, 0, 255).astype(np.uint8), "L")
+    elif mode == "1":
+        img = img.convert("L")
+    if img.mode in ("RGBA", "LA", "RGBa", "La", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def load_image(path: Path, size: int) -> torch.Tensor:
+    """Decode, convert to RGB, squash-resize to size x size (bilinear): uint8 [3, size, size]."""
+    with Image.open(path) as img:
+        img = _to_rgb(img)
+        if img.size != (size, size):
+            img = img.resize((size, size), Image.Resampling.BILINEAR)
+        return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).contiguous()
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with Image.open(path) as img:
+            img.verify()  # header and (PNG) chunk CRCs; a truncated JPEG can still pass, see __getitem__
+        return True
+    except Exception:  # PIL raises many types for bad files (OSError, SyntaxError, ValueError, ...)
+        return False
+
+
+def _warn_skipped(skipped: Sequence[Path], where: str) -> None:
+    shown = "\n  ".join(str(p) for p in skipped[:20])
+    more = f"\n  ... and {len(skipped) - 20} more" if len(skipped) > 20 else ""
+    warnings.warn(f"skipped {len(skipped)} unreadable image file(s) {where}:\n  {shown}{more}", stacklevel=3)
+
+
+class ImageFolderDomain(Dataset):
+    """One domain as a list of image files; items are uint8 [3, S, S].
+
+    Unreadable files are found by a cheap check at construction (dropped, listed in ``skipped`` and reported
+    in one warning). A file that passes the check but fails to decode later is replaced by the next readable
+    index, deterministically; the first such failure warns once, later ones only extend ``skipped`` (in
+    DataLoader worker processes, their copy of it)."""
+
+    def __init__(self, paths: Sequence[Path | str], image_size: int, name: str | None = None,
+                 source: Path | str | None = None, verify: bool = True, max_images: int | None = None):
+        paths = [Path(p) for p in paths]
+        self.image_size = image_size
+        self.name = name or (paths[0].parent.name if paths else "images")
+        self.source = Path(source) if source is not None else (paths[0].parent if paths else None)
+        self.skipped: list[Path] = []
+        cap = len(paths) if max_images is None else max_images
+        if verify and paths:
+            good: list[Path] = []
+            # check in chunks so a small cap on a large folder only opens what it needs; verify is I/O and
+            # zlib work, which release the GIL, hence threads
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                for lo in range(0, len(paths), 256):
+                    chunk = paths[lo:lo + 256]
+                    for p, ok in zip(chunk, pool.map(_readable, chunk)):
+                        if len(good) < cap:
+                            (good if ok else self.skipped).append(p)
+                    if len(good) >= cap:
+                        break
+            paths = good
+            if self.skipped:
+                _warn_skipped(self.skipped, f"in domain {self.name!r} ({self.source})")
+        if not paths:
+            raise DataError(f"no readable images in domain {self.name!r} ({self.source}); "
+                            f"{len(self.skipped)} file(s) failed to open")
+        self.paths: list[Path] = paths[:cap]
+        self._bad: set[int] = set()
+        self._warned = False
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        n = len(self.paths)
+        if not -n <= i < n:
+            raise IndexError(f"index {i} out of range for domain {self.name!r} of {n} images")
+        i = int(i) % n
+        for k in range(n):
+            j = (i + k) % n
+            if j in self._bad:
+                continue
+            try:
+                return load_image(self.paths[j], self.image_size)
+            except Exception as e:  # noqa: BLE001 -- any decode failure means "skip this file"
+                self._bad.add(j)
+                self.skipped.append(self.paths[j])
+                if not self._warned:
+                    self._warned = True
+                    warnings.warn(f"unreadable image {self.paths[j]} ({e}); substituting the next readable one. "
+                                  f"Further failures in domain {self.name!r} are skipped silently "
+                                  "(see its .skipped)", stacklevel=2)
+        raise DataError(f"no readable images left in domain {self.name!r} ({self.source})")
+
+    def __repr__(self) -> str:
+        return f"ImageFolderDomain({self.name!r}, n={len(self)}, size={self.image_size}, source={str(self.source)!r})"
+
+
+# ------------------------------------------------------------------------------------------- layout resolving
+
+def _layouts(root: Path | str, a: str, b: str) -> str:
+    return (f"Expected {root}/{{train,val}}/{{{a},{b}}}/*.jpg|png (AFHQ layout), two image folders "
+            f"{root}/{a} and {root}/{b}, or data domains given as two image folder paths")
+
+
+def _domain_paths(folder: Path, layout: str) -> list[Path]:
+    if not folder.is_dir():
+        raise DataError(f"domain folder not found: {folder}. {layout}")
+    paths = list_images(folder)
+    if not paths:
+        raise DataError(f"no images in domain folder {folder} (extensions: "
+                        f"{' '.join(sorted(e[1:] for e in IMAGE_EXTENSIONS))}). {layout}")
+    return paths
+
+
+def _held_out(paths: list[Path], split: str, val_fraction: float, folder: Path) -> list[Path]:
+    """Deterministic split of a sorted list: the last ``val_fraction`` (at least one) is val."""
+    if len(paths) < 2:
+        raise DataError(f"domain folder {folder} has {len(paths)} image; a train/val split needs at least 2")
+    n_val = min(len(paths) - 1, max(1, round(len(paths) * val_fraction)))
+    return paths[-n_val:] if split == "val" else paths[:-n_val]
+
+
+def load_domains(cfg: DataConfig, split: str) -> tuple[Dataset, Dataset]:
+    """The two domains of ``split`` ("train" or "val"), resolved in this order:
+
+    1. ``source == "synthetic"``: the embedded pair A/B (``cfg.domains`` ignored);
+    2. AFHQ layout: ``source/{train,val}/{domain}/*`` (v1 jpg, v2 png);
+    3. two folders ``source/{domain_a}`` and ``source/{domain_b}``, with a held-out val split;
+    4. ``cfg.domains`` as two existing folder paths (absolute or relative to the working directory), split
+       as in 3.
+    """
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    cap = cfg.max_images
+    if cfg.source == "synthetic":
+        n = cfg.synthetic_train if split == "train" else cfg.synthetic_val
+        return synthetic_domains(cfg.image_size, split, min(n, cap) if cap else n, cfg.seed)
+
+    a, b = cfg.domains
+    root = Path(cfg.source).expanduser()
+    layout = _layouts(root, a, b)
+    as_paths = [Path(d).expanduser() for d in cfg.domains]
+    if root.is_dir() and any((root / s).is_dir() for s in SPLITS):  # 2. AFHQ
+        split_dir = root / split
+        if not split_dir.is_dir():
+            raise DataError(f"AFHQ split folder not found: {split_dir}. {layout}")
+        folders = [split_dir / a, split_dir / b]
+        for f in folders:
+            if not f.is_dir():
+                raise DataError(f"AFHQ domain folder not found: {f}. {layout}")
+        lists = [_domain_paths(f, layout) for f in folders]
+        names = [a, b]
+    else:
+        names = [a, b]
+        if root.is_dir() and (root / a).is_dir() and (root / b).is_dir():  # 3. two folders under root
+            folders = [root / a, root / b]
+        elif all(p.is_dir() for p in as_paths):  # 4. two folder paths
+            folders = as_paths
+            names = [f.name for f in folders] if folders[0].name != folders[1].name else [str(f) for f in folders]
+        elif not root.is_dir():
+            raise DataError(f"data root not found: {root}. {layout}")
+        else:
+            missing = next(f for f in (root / a, root / b) if not f.is_dir())
+            raise DataError(f"domain folder not found: {missing}. {layout}")
+        lists = [_held_out(_domain_paths(f, layout), split, cfg.val_fraction, f) for f in folders]
+    datasets = tuple(ImageFolderDomain(paths, cfg.image_size, name=name, source=folder, max_images=cap)
+                     for paths, name, folder in zip(lists, names, folders))
+    for ds in datasets:
+        log.info("domain %s", describe(ds))
+    return datasets  # type: ignore[return-value]
+
+
+def describe(dataset: Dataset) -> dict:
+    """Name, size and provenance of a domain, for logs and run metadata."""
+    source = getattr(dataset, "source", None)
+    if isinstance(dataset, SyntheticDomain):
+        source = f"synthetic(seed={dataset.seed}, split={dataset.split})"
+    return {"name": getattr(dataset, "name", type(dataset).__name__), "count": len(dataset),  # type: ignore[arg-type]
+            "skipped": len(getattr(dataset, "skipped", ())), "source": str(source) if source is not None else None,
+            "image_size": getattr(dataset, "image_size", None)}
+
+
+# ------------------------------------------------------------------------------------------ batch transforms
+
+def to_model_range(batch_uint8: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float32 [-1, 1], on the tensor's device."""
+    return batch_uint8.float().div_(127.5).sub_(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] -> uint8 [0, 255] (clamped, rounded): inverse of :func:`to_model_range`."""
+    return images.detach().float().add(1.0).mul_(127.5).clamp_(0, 255).round_().to(torch.uint8)
+
+
+def _flip(x: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
+    return torch.where(flips.view(-1, 1, 1, 1), x.flip(-1), x)
+
+
+# ------------------------------------------------------------------------------------------------ streams
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    # SeedSequence mixes (seed, epoch) well and is stable across Python/NumPy versions, unlike hash()
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1, np.uint64)[0])
+
+
+class _Batches(torch.utils.data.Sampler):
+    """The remaining index batches of one epoch, as a DataLoader batch_sampler."""
+
+    def __init__(self, batches: list[list[int]]):
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class DomainStream:
+    """Infinite, shuffled, deterministic batches of one domain: float [B, 3, S, S] in [-1, 1] on ``device``.
+
+    Epoch ``e`` visits ``torch.randperm(n)`` from a generator seeded by ``(seed, e)`` in ``n // batch_size``
+    full batches (the remainder is dropped), each sample flipped horizontally by a coin from the same
+    generator. The stream's position is ``(epoch, pos)`` = the next batch to return, so ``load_state_dict``
+    continues exactly where an uninterrupted stream would be.
+
+    With ``preload`` (default when the dataset has an in-memory ``images`` tensor), the whole domain lives on
+    ``device`` as one uint8 tensor and a batch is an index_select there; otherwise one DataLoader per epoch
+    decodes files with ``num_workers`` processes (pinned memory and non-blocking copies on CUDA).
+    """
+
+    def __init__(self, dataset: Dataset, batch_size: int, seed: int, flip: bool = True,
+                 device: torch.device | str = "cpu", num_workers: int = 0, preload: bool | None = None):
+        n = len(dataset)  # type: ignore[arg-type]
+        name = getattr(dataset, "name", type(dataset).__name__)
+        if batch_size < 1:
+            raise DataError(f"batch_size must be >= 1, got {batch_size}")
+        if n < batch_size:
+            raise DataError(f"domain {name!r} has {n} image(s), fewer than batch_size {batch_size}")
+        self.dataset, self.batch_size, self.seed, self.flip = dataset, batch_size, seed, flip
+        self.device = torch.device(device)
+        self.num_workers = num_workers
+        self.n = n
+        self.batches_per_epoch = n // batch_size
+        self.epoch, self.pos = 0, 0
+        images = getattr(dataset, "images", None)
+        self.preload = isinstance(images, torch.Tensor) if preload is None else preload
+        self._images: torch.Tensor | None = None
+        if self.preload:
+            if not isinstance(images, torch.Tensor):
+                images = torch.stack([dataset[i] for i in range(n)])
+            self._images = images.to(self.device)
+        self._order: tuple[int, torch.Tensor, torch.Tensor] | None = None  # (epoch, perm, flips)
+        self._loader: Iterator[torch.Tensor] | None = None
+
+    # -- order ---------------------------------------------------------------------------------------------
+    def _epoch_order(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._order is None or self._order[0] != self.epoch:
+            g = torch.Generator().manual_seed(_epoch_seed(self.seed, self.epoch))
+            perm = torch.randperm(self.n, generator=g)
+            flips = torch.rand(self.n, generator=g) < 0.5
+            if self.preload:  # move once per epoch; batches are then sliced on the device without host syncs
+                perm, flips = perm.to(self.device), flips.to(self.device)
+            self._order = (self.epoch, perm, flips)
+        return self._order[1], self._order[2]
+
+    def _start_loader(self, perm: torch.Tensor) -> None:
+        b = self.batch_size
+        idx = perm[self.pos * b:self.batches_per_epoch * b].view(-1, b).tolist()
+        cuda = self.device.type == "cuda"
+        # an own generator: a DataLoader without one draws its worker base seed from the global torch RNG,
+        # which would make the training stream depend on when loaders happen to be created (breaks resume)
+        g = torch.Generator().manual_seed(_epoch_seed(self.seed, self.epoch) ^ 0x5EED)
+        loader = DataLoader(self.dataset, batch_sampler=_Batches(idx), num_workers=self.num_workers,
+                            pin_memory=cuda, persistent_workers=False, generator=g,
+                            prefetch_factor=4 if self.num_workers > 0 else None)
+        self._loader = iter(loader)
+
+    # -- iteration -----------------------------------------------------------------------------------------
+    def __iter__(self) -> "DomainStream":
+        return self
+
+    def __next__(self) -> torch.Tensor:
+        perm, flips = self._epoch_order()
+        b, lo = self.batch_size, self.pos * self.batch_size
+        if self._images is not None:
+            x = self._images.index_select(0, perm[lo:lo + b])
+        else:
+            if self._loader is None:
+                self._start_loader(perm)
+            x = next(self._loader).to(self.device, non_blocking=True)  # type: ignore[arg-type]
+        x = to_model_range(x)
+        if self.flip:
+            x = _flip(x, flips[lo:lo + b].to(self.device, non_blocking=True))
+        self.pos += 1
+        if self.pos == self.batches_per_epoch:
+            self.epoch, self.pos, self._loader = self.epoch + 1, 0, None
+        return x
+
+    # -- resume --------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "pos": self.pos}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        epoch, pos = int(state["epoch"]), int(state["pos"])
+        if epoch < 0 or not 0 <= pos < self.batches_per_epoch:
+            raise DataError(f"stream state {state} is out of range for {self.batches_per_epoch} batches per epoch "
+                            "(was the checkpoint made with another dataset or batch size?)")
+        self.epoch, self.pos, self._loader = epoch, pos, None
+
+
+def iterate_val(dataset: Dataset, batch_size: int, device: torch.device | str = "cpu",
+                num_workers: int = 0) -> Iterator[torch.Tensor]:
+    """Every image once, in order, unflipped: float [<=B, 3, S, S] in [-1, 1]; the last batch may be partial."""
+    device = torch.device(device)
+    images = getattr(dataset, "images", None)
+    if isinstance(images, torch.Tensor):
+        for lo in range(0, images.shape[0], batch_size):
+            yield to_model_range(images[lo:lo + batch_size].to(device, non_blocking=True))
+        return
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                        pin_memory=device.type == "cuda")
+    for x in loader:
+        yield to_model_range(x.to(device, non_blocking=True))
+
+
+__all__ = ["DataError", "DataConfig", "IMAGE_EXTENSIONS", "list_images", "load_image", "ImageFolderDomain",
+           "load_domains", "describe", "to_model_range", "to_uint8", "DomainStream", "iterate_val"]

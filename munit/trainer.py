@@ -1,0 +1,434 @@
+"""The MUNIT training loop: one file, no framework.
+
+Order within an iteration (and why). Like the official code, each iteration makes a D update and then a G
+update, with D and G sharing the iteration's images. The official code runs the generators twice (once inside
+``dis_update``, once inside ``gen_update``) although the generators do not change in between; here the
+cross-domain fakes are computed once, D is updated on them *detached*, and the G step then reuses the same
+graph, scoring the fakes with the freshly updated D. Mathematically this is the official update, except that
+the D and G steps share one draw of the random style codes instead of two independent draws (same
+distribution); it saves one generator forward per iteration.
+
+All decodes of one generator run as one batch (reconstruction and translation concatenated), and D scores
+real and fake in one batch: instance/layer/AdaIN norms are per-sample, so this is exact, and it halves the
+kernel launches.
+
+The core never knows it is tracked or tuned: it calls :class:`Callback` hooks (log, evaluate, samples,
+checkpoint, should_stop). ``experiments/`` plugs MLflow and Optuna into them.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+
+from .checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from .config import ConfigError, LossWeights, ModelConfig, TrainConfig, from_dict, to_dict
+from .data import DataConfig, DomainStream, load_domains, to_model_range
+from .losses import VGGPerceptual, l1, lsgan_d_loss, lsgan_g_loss
+from .model import Discriminator, Generator
+from .sampling import fixed_styles, save_grid, translation_grid
+
+LOSS_NAMES = ("d", "g", "g_adv", "x", "s", "c", "cyc", "vgg")
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN/Inf. Carries which loss, the first bad iteration and the last good checkpoint."""
+
+    def __init__(self, loss: str, iteration: int, checkpoint: Path | None):
+        self.loss, self.iteration, self.checkpoint = loss, iteration, checkpoint
+        where = f"last good checkpoint: {checkpoint} (resume with --resume)" if checkpoint else \
+            "no checkpoint was written before it"
+        super().__init__(f"loss '{loss}' became NaN/Inf at iteration {iteration}; training stopped; {where}")
+
+
+class Callback:
+    """Hooks the trainer calls. Override what you need; every method is optional."""
+
+    def on_train_start(self, trainer: "Trainer") -> None: ...
+    def on_log(self, step: int, scalars: dict[str, float]) -> None: ...
+    def on_evaluate(self, step: int, metrics: dict[str, float]) -> None: ...
+    def on_samples(self, step: int, paths: dict[str, Path]) -> None: ...
+    def on_checkpoint(self, step: int, path: Path) -> None: ...
+    def should_stop(self, step: int) -> bool | str:
+        """Return True or a reason string to stop training (e.g. an Optuna pruning decision)."""
+        return False
+    def on_train_end(self, trainer: "Trainer", result: "TrainResult") -> None: ...
+
+
+Evaluator = Callable[["Trainer"], dict[str, float]]
+
+
+@dataclass
+class TrainResult:
+    step: int
+    stopped: str            # "completed" | "should_stop: <reason>" | "interrupted"
+    checkpoint: Path | None
+    wall_s: float
+    it_per_s: float
+    last_losses: dict[str, float]
+    last_metrics: dict[str, float]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} requested but CUDA is not available here; use --device cpu or auto")
+    return dev
+
+
+class Trainer:
+    """Trains two MUNIT generators (domain A, domain B) and their discriminators.
+
+    ``out_dir`` receives ``config.json``, ``log.jsonl`` (one JSON line per log interval),
+    ``samples/*.png`` and ``checkpoints/last.pt``. With ``resume=True`` an existing ``last.pt`` is loaded and
+    training continues exactly where it stopped.
+    """
+
+    def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, weights: LossWeights | None = None,
+                 data_cfg: DataConfig | None = None, out_dir: str | os.PathLike = "runs/munit",
+                 callbacks: Iterable[Callback] = (), evaluator: Evaluator | None = None, resume: bool = False,
+                 vgg_weights: str | None = None):
+        self.model_cfg, self.cfg = model_cfg, train_cfg
+        self.weights = weights or LossWeights()
+        data_cfg = data_cfg or DataConfig()
+        self.data_cfg = dataclasses.replace(data_cfg, image_size=model_cfg.image_size)
+        self.out_dir = Path(out_dir)
+        self.callbacks = list(callbacks)
+        self.evaluator = evaluator
+        self.device = resolve_device(train_cfg.device)
+        if train_cfg.precision != "fp32" and self.device.type != "cuda":
+            raise ConfigError(f"precision {train_cfg.precision} needs a CUDA device; on {self.device} use fp32")
+        self.amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[train_cfg.precision]
+        self.memory_format = torch.channels_last if train_cfg.channels_last else torch.contiguous_format
+
+        torch.manual_seed(train_cfg.seed)
+        # data first: bad paths fail before any model is built
+        self.train_a, self.train_b = load_domains(self.data_cfg, "train")
+        self.val_a, self.val_b = load_domains(self.data_cfg, "val")
+        nw = train_cfg.num_workers if train_cfg.num_workers >= 0 else (min(4, os.cpu_count() or 1)
+                                                                        if self.device.type == "cuda" else 0)
+        self.stream_a = DomainStream(self.train_a, train_cfg.batch_size, seed=train_cfg.seed * 2 + 0,
+                                     device=self.device, num_workers=nw)
+        self.stream_b = DomainStream(self.train_b, train_cfg.batch_size, seed=train_cfg.seed * 2 + 1,
+                                     device=self.device, num_workers=nw)
+
+        self.gen_a, self.gen_b = Generator(model_cfg), Generator(model_cfg)
+        self.dis_a, self.dis_b = Discriminator(model_cfg), Discriminator(model_cfg)
+        for m in self.modules():
+            m.to(self.device, memory_format=self.memory_format)
+        self.gen_params = [p for g in (self.gen_a, self.gen_b) for p in g.parameters()]
+        self.dis_params = [p for d in (self.dis_a, self.dis_b) for p in d.parameters()]
+        fused = self.device.type == "cuda"
+        adam = dict(lr=train_cfg.lr, betas=(train_cfg.beta1, train_cfg.beta2), weight_decay=train_cfg.weight_decay)
+        self.opt_g = torch.optim.Adam(self.gen_params, fused=fused, **adam)
+        self.opt_d = torch.optim.Adam(self.dis_params, fused=fused, **adam)
+        self.sched_g = torch.optim.lr_scheduler.StepLR(self.opt_g, train_cfg.lr_step, train_cfg.lr_gamma)
+        self.sched_d = torch.optim.lr_scheduler.StepLR(self.opt_d, train_cfg.lr_step, train_cfg.lr_gamma)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=train_cfg.precision == "fp16")
+        self.vgg = VGGPerceptual(vgg_weights).to(self.device) if self.weights.vgg > 0 else None
+        if train_cfg.compile:
+            for m in (*self._gen_parts(), self.dis_a, self.dis_b):
+                m.compile()
+
+        self.step = 0
+        self.styles = fixed_styles(train_cfg.num_fixed_styles, model_cfg.style_dim, train_cfg.seed).to(self.device)
+        k = train_cfg.num_sample_inputs
+        self.sample_a = torch.stack([self.val_a[i] for i in range(min(k, len(self.val_a)))])
+        self.sample_b = torch.stack([self.val_b[i] for i in range(min(k, len(self.val_b)))])
+        self.last_checkpoint: Path | None = None
+        self.last_metrics: dict[str, float] = {}
+        self._reset_accumulators()
+        self.checkpoint_path = self.out_dir / "checkpoints" / "last.pt"
+        if resume and self.checkpoint_path.is_file():
+            self.load_state(load_checkpoint(self.checkpoint_path, map_location=self.device))
+            self.last_checkpoint = self.checkpoint_path
+
+    # ------------------------------------------------------------------ helpers
+    def modules(self) -> tuple[torch.nn.Module, ...]:
+        return self.gen_a, self.gen_b, self.dis_a, self.dis_b
+
+    def _gen_parts(self):
+        for g in (self.gen_a, self.gen_b):
+            yield from (g.content_encoder, g.style_encoder, g.mlp, g.decoder)
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _reset_accumulators(self) -> None:
+        self._acc = torch.zeros(len(LOSS_NAMES), device=self.device, dtype=torch.float64)
+        self._acc_n = 0
+        # first non-finite iteration per loss (-1 = none so far), tracked on device: no sync per step
+        self._bad_at = torch.full((len(LOSS_NAMES),), -1, device=self.device, dtype=torch.long)
+
+    # ------------------------------------------------------------------ one iteration
+    def train_step(self, x_a: torch.Tensor, x_b: torch.Tensor) -> torch.Tensor:
+        """One D update then one G update. Returns the losses as one device tensor (LOSS_NAMES order)."""
+        w, n = self.weights, x_a.shape[0]
+        x_a = x_a.contiguous(memory_format=self.memory_format)
+        x_b = x_b.contiguous(memory_format=self.memory_format)
+        s_a = torch.randn(n, self.model_cfg.style_dim, device=self.device)
+        s_b = torch.randn(n, self.model_cfg.style_dim, device=self.device)
+        zero = torch.zeros((), device=self.device)
+
+        with self._autocast():
+            c_a, s_a_prime = self.gen_a.encode(x_a)
+            c_b, s_b_prime = self.gen_b.encode(x_b)
+            # one decode per generator: [own content with own style ; other content with random style]
+            x_a_recon, x_ba = self.gen_a.decode(torch.cat([c_a, c_b]), torch.cat([s_a_prime, s_a])).split(n)
+            x_b_recon, x_ab = self.gen_b.decode(torch.cat([c_b, c_a]), torch.cat([s_b_prime, s_b])).split(n)
+
+            # ---- D update on detached fakes (real and fake in one batch per discriminator)
+            out_a = self.dis_a(torch.cat([x_a, x_ba.detach()]))
+            out_b = self.dis_b(torch.cat([x_b, x_ab.detach()]))
+            loss_d = w.gan * (lsgan_d_loss([o[:n] for o in out_a], [o[n:] for o in out_a])
+                              + lsgan_d_loss([o[:n] for o in out_b], [o[n:] for o in out_b]))
+        self.opt_d.zero_grad(set_to_none=True)
+        self.scaler.scale(loss_d).backward()
+        self.scaler.step(self.opt_d)
+
+        # ---- G update, reusing the graph above; D now updated
+        with self._autocast():
+            c_b_recon, s_a_recon = self.gen_a.encode(x_ba)
+            c_a_recon, s_b_recon = self.gen_b.encode(x_ab)
+            loss_adv = lsgan_g_loss(self.dis_a(x_ba)) + lsgan_g_loss(self.dis_b(x_ab))
+            loss_x = l1(x_a_recon, x_a) + l1(x_b_recon, x_b)
+            loss_s = l1(s_a_recon, s_a) + l1(s_b_recon, s_b)
+            loss_c = l1(c_a_recon, c_a) + l1(c_b_recon, c_b)
+            if w.cyc > 0:
+                x_aba = self.gen_a.decode(c_a_recon, s_a_prime)
+                x_bab = self.gen_b.decode(c_b_recon, s_b_prime)
+                loss_cyc = l1(x_aba, x_a) + l1(x_bab, x_b)
+            else:
+                loss_cyc = zero
+            if self.vgg is not None and w.vgg > 0:
+                # domain-invariant perceptual loss: a translation keeps its content source's VGG features
+                loss_vgg = self.vgg.loss(x_ba, x_b) + self.vgg.loss(x_ab, x_a)
+            else:
+                loss_vgg = zero
+            loss_g = (w.gan * loss_adv + w.x * loss_x + w.s * loss_s + w.c * loss_c + w.cyc * loss_cyc
+                      + w.vgg * loss_vgg)
+        self.opt_g.zero_grad(set_to_none=True)
+        # inputs=: only generator gradients are computed (D weight grads would be wasted work)
+        self.scaler.scale(loss_g).backward(inputs=self.gen_params)
+        self.scaler.step(self.opt_g)
+        self.scaler.update()
+        self.sched_g.step()
+        self.sched_d.step()
+        return torch.stack([loss_d, loss_g, loss_adv, loss_x, loss_s, loss_c, loss_cyc, loss_vgg]).detach().float()
+
+    # ------------------------------------------------------------------ loop
+    def fit(self) -> TrainResult:
+        cfg = self.cfg
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._write_config()
+        for cb in self.callbacks:
+            cb.on_train_start(self)
+        bar = None
+        if cfg.progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=cfg.iters, initial=self.step, desc="munit", unit="it", dynamic_ncols=True)
+        t_start = time.perf_counter()
+        start_step, stopped, last_losses = self.step, "completed", {}
+        t_log, step_log = time.perf_counter(), self.step
+        self._interrupted = False
+        old_handler = self._install_sigint()
+        try:
+            while self.step < cfg.iters:
+                if self._interrupted:
+                    stopped = "interrupted"
+                    self.save()
+                    raise KeyboardInterrupt(f"interrupted at iteration {self.step}; checkpoint {self.last_checkpoint}")
+                x_a, x_b = next(self.stream_a), next(self.stream_b)
+                losses = self.train_step(x_a, x_b)
+                self.step += 1
+                self._acc += losses.double()
+                self._acc_n += 1
+                bad = ~torch.isfinite(losses)
+                self._bad_at = torch.where((self._bad_at < 0) & bad, self.step, self._bad_at)
+                if bar is not None:
+                    bar.update(1)
+                at = lambda every: every > 0 and self.step % every == 0  # noqa: E731
+                final = self.step == cfg.iters
+                if at(cfg.log_every) or final:
+                    self._check_finite()  # one host sync per log interval
+                    now = time.perf_counter()
+                    last_losses = self._log(now - t_log, self.step - step_log, bar)
+                    t_log, step_log = now, self.step
+                if at(cfg.sample_every) or (final and cfg.sample_every):
+                    self.save_samples()
+                if (at(cfg.eval_every) or (final and cfg.eval_every)) and self.evaluator is not None:
+                    self.run_evaluation()
+                if at(cfg.checkpoint_every) or final:
+                    self.save()
+                reason = self._should_stop() if (at(cfg.log_every) or at(cfg.eval_every)) else None
+                if reason:
+                    stopped = f"should_stop: {reason}"
+                    self.save()
+                    break
+        finally:
+            if old_handler is not None:
+                signal.signal(signal.SIGINT, old_handler)
+            if bar is not None:
+                bar.close()
+        wall = time.perf_counter() - t_start
+        result = TrainResult(step=self.step, stopped=stopped, checkpoint=self.last_checkpoint, wall_s=wall,
+                             it_per_s=(self.step - start_step) / wall if wall > 0 else 0.0,
+                             last_losses=last_losses, last_metrics=dict(self.last_metrics))
+        for cb in self.callbacks:
+            cb.on_train_end(self, result)
+        return result
+
+    def _install_sigint(self):
+        """First Ctrl-C: finish the current iteration, write a checkpoint, stop. Second Ctrl-C: stop now."""
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def handler(signum, frame):
+            if self._interrupted:
+                raise KeyboardInterrupt
+            self._interrupted = True
+
+        return signal.signal(signal.SIGINT, handler)
+
+    def _check_finite(self) -> None:
+        bad_at = self._bad_at.tolist()
+        firsts = [(it, LOSS_NAMES[i]) for i, it in enumerate(bad_at) if it >= 0]
+        if firsts:
+            it, name = min(firsts)
+            raise NonFiniteLossError(name, it, self.last_checkpoint)
+
+    def _log(self, dt: float, n_steps: int, bar) -> dict[str, float]:
+        means = (self._acc / max(self._acc_n, 1)).tolist()
+        scalars = {f"loss/{k}": v for k, v in zip(LOSS_NAMES, means)
+                   if k not in ("cyc", "vgg") or getattr(self.weights, k) > 0}
+        scalars["lr"] = self.opt_g.param_groups[0]["lr"]
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        scalars["it_per_s"] = n_steps / dt if dt > 0 else 0.0
+        scalars["img_per_s"] = scalars["it_per_s"] * self.cfg.batch_size
+        self._acc.zero_()
+        self._acc_n = 0
+        with open(self.out_dir / "log.jsonl", "a") as f:
+            f.write(json.dumps({"step": self.step, **scalars}) + "\n")
+        if bar is not None:
+            bar.set_postfix({"d": f"{scalars['loss/d']:.3f}", "g": f"{scalars['loss/g']:.3f}"}, refresh=False)
+        for cb in self.callbacks:
+            cb.on_log(self.step, scalars)
+        return scalars
+
+    def _should_stop(self) -> str | None:
+        for cb in self.callbacks:
+            r = cb.should_stop(self.step)
+            if r:
+                return r if isinstance(r, str) else type(cb).__name__
+        return None
+
+    # ------------------------------------------------------------------ samples, evaluation, checkpoints
+    @torch.no_grad()
+    def save_samples(self) -> dict[str, Path]:
+        """Write the a2b and b2a grids for the current step; returns their paths."""
+        paths = {}
+        g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step)
+        for name, src, dst, inputs in (("a2b", self.gen_a, self.gen_b, self.sample_a),
+                                       ("b2a", self.gen_b, self.gen_a, self.sample_b)):
+            x = to_model_range(inputs.to(self.device))
+            rnd = torch.randn(x.shape[0], self.model_cfg.style_dim, generator=g).to(self.device)
+            with self._autocast():
+                imgs = translation_grid(src, dst, x, self.styles, rnd)
+            ncols = 2 + self.styles.shape[0] + 1
+            paths[name] = save_grid(imgs, ncols, self.out_dir / "samples" / f"{name}_{self.step:08d}.png")
+        for cb in self.callbacks:
+            cb.on_samples(self.step, paths)
+        return paths
+
+    def run_evaluation(self) -> dict[str, float]:
+        # evaluation draws its own random numbers; fork so the training stream is unaffected (exact resume)
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            metrics = self.evaluator(self)
+        self.last_metrics = dict(metrics)
+        with open(self.out_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps({"step": self.step, **metrics}) + "\n")
+        for cb in self.callbacks:
+            cb.on_evaluate(self.step, metrics)
+        return metrics
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "gen_a": self.gen_a.state_dict(), "gen_b": self.gen_b.state_dict(),
+            "dis_a": self.dis_a.state_dict(), "dis_b": self.dis_b.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "step": self.step,
+            "rng": capture_rng(),
+            "data": {"a": self.stream_a.state_dict(), "b": self.stream_b.state_dict()},
+            "fixed_styles": self.styles.cpu(),
+            "config": {"model": to_dict(self.model_cfg), "train": to_dict(self.cfg),
+                       "weights": to_dict(self.weights), "data": _plain(to_dict(self.data_cfg))},
+            "last_metrics": dict(self.last_metrics),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        saved_model = state["config"]["model"]
+        if saved_model != to_dict(self.model_cfg):
+            diff = {k: (v, getattr(self.model_cfg, k)) for k, v in saved_model.items()
+                    if getattr(self.model_cfg, k) != v}
+            raise ConfigError(f"checkpoint was trained with a different model config (saved, now): {diff}")
+        for name in ("gen_a", "gen_b", "dis_a", "dis_b", "opt_g", "opt_d", "sched_g", "sched_d", "scaler"):
+            getattr(self, name).load_state_dict(state[name])
+        self.step = int(state["step"])
+        self.stream_a.load_state_dict(state["data"]["a"])
+        self.stream_b.load_state_dict(state["data"]["b"])
+        self.styles = state["fixed_styles"].to(self.device)
+        self.last_metrics = dict(state.get("last_metrics", {}))
+        restore_rng(state["rng"])
+
+    def save(self) -> Path:
+        self._check_finite()  # never overwrite the last good checkpoint with a NaN state
+        path = save_checkpoint(self.checkpoint_path, self.state_dict())
+        self.last_checkpoint = path
+        for cb in self.callbacks:
+            cb.on_checkpoint(self.step, path)
+        return path
+
+    def _write_config(self) -> None:
+        cfg = {"model": to_dict(self.model_cfg), "train": to_dict(self.cfg), "weights": to_dict(self.weights),
+               "data": _plain(to_dict(self.data_cfg)), "device": str(self.device), "torch": torch.__version__}
+        (self.out_dir / "config.json").write_text(json.dumps(cfg, indent=2))
+
+
+def _plain(d: dict[str, Any]) -> dict[str, Any]:
+    """Tuples -> lists so the config round-trips through JSON and weights_only loading identically."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def load_generators(path: str | os.PathLike, device: str | torch.device = "cpu"
+                    ) -> tuple[Generator, Generator, ModelConfig, dict[str, Any]]:
+    """The two generators of a checkpoint, ready for inference, plus its model config and saved configs."""
+    state = load_checkpoint(path, map_location=device)
+    mcfg = from_dict(ModelConfig, state["config"]["model"])
+    gen_a, gen_b = Generator(mcfg).to(device), Generator(mcfg).to(device)
+    gen_a.load_state_dict(state["gen_a"])
+    gen_b.load_state_dict(state["gen_b"])
+    gen_a.eval(), gen_b.eval()
+    meta = {"step": int(state["step"]), "config": state["config"], "fixed_styles": state["fixed_styles"]}
+    return gen_a, gen_b, mcfg, meta
+
+
+__all__ = ["Trainer", "TrainResult", "Callback", "NonFiniteLossError", "LOSS_NAMES", "load_generators",
+           "resolve_device"]
