@@ -25,9 +25,9 @@ from .data import DataConfig
 from .trainer import Trainer
 
 
-def bench_setting(preset: str, batch: int, iters: int, warmup: int, repeats: int, device: str, precision: str,
+def bench_setting(preset: str, image_size: int | None, batch: int, iters: int, warmup: int, repeats: int, device: str, precision: str,
                   channels_last: bool, compile: bool, weights: LossWeights) -> dict:
-    mcfg = model_preset(preset)
+    mcfg = model_preset(preset, **({"image_size": image_size} if image_size else {}))
     tcfg = TrainConfig(iters=10**9, batch_size=batch, device=device, precision=precision,
                        channels_last=channels_last, compile=compile, progress=False, sample_every=0,
                        checkpoint_every=0, num_fixed_styles=1, num_sample_inputs=1)
@@ -67,7 +67,10 @@ def bench_setting(preset: str, batch: int, iters: int, warmup: int, repeats: int
 
 def run_reference(path: str, batch: int, iters: int, size: int) -> dict:
     out = subprocess.run([sys.executable, path, "--mode", "fp32", "--batch", str(batch), "--iters", str(iters),
-                          "--size", str(size)], capture_output=True, text=True, check=True)
+                          "--size", str(size)], capture_output=True, text=True)
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise SystemExit(f"error: the reference script failed at size {size}, batch {batch}: {last}")
     res = json.loads(out.stdout.strip().splitlines()[-1])
     res["what"] = "blog_reference"
     return res
@@ -78,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, nargs="+", default=[1])
     ap.add_argument("--preset", choices=list(PRESETS), default=None, help="default: paper on CUDA, small on CPU")
+    ap.add_argument("--image-size", type=int, default=None, help="override the preset's image size")
     ap.add_argument("--iters", type=int, default=None, help="timed iterations per repeat (default 50 CUDA, 10 CPU)")
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3)
@@ -94,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     # the blog's trial-3 weights, the same the reference script uses
     weights = LossWeights(x=7, s=3, c=3, cyc=0 if a.no_cycle else 10)
     for b in a.batch:
-        res = bench_setting(preset, b, iters, a.warmup, a.repeats, a.device, a.precision, a.channels_last,
+        res = bench_setting(preset, a.image_size, b, iters, a.warmup, a.repeats, a.device, a.precision, a.channels_last,
                             a.compile, weights)
         if a.reference:
             ref = run_reference(a.reference, b, iters, res["image_size"])

@@ -125,6 +125,7 @@ class TrainConfig:
     num_sample_inputs: int = 4      # inputs per direction in sample grids
     num_fixed_styles: int = 4       # fixed style columns in sample grids
     num_workers: int = -1           # data loader workers; -1 = auto (0 on CPU)
+    preload: bool | None = None     # decode the whole domain once into device memory; None = auto (CUDA, < 4 GiB)
     progress: bool = True
 
     def __post_init__(self) -> None:

@@ -1,0 +1,89 @@
+"""CLI: train -> translate -> sample on synthetic data; help text; one-line errors."""
+import json
+
+import pytest
+from PIL import Image
+
+from munit.cli import main
+from munit.sampling import grid_size
+
+TRAIN = ["train", "--data", "synthetic", "--preset", "tiny", "--max-images", "16", "--batch-size", "2", "--quiet",
+         "--log-every", "2"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    assert main([*TRAIN, "--iters", "4", "--sample-every", "2", "--checkpoint-every", "2", "--out", str(out)]) == 0
+    return out
+
+
+def test_train_writes_run_folder_and_grids(trained, capsys):
+    assert (trained / "checkpoints" / "last.pt").is_file()
+    cfg = json.loads((trained / "config.json").read_text())
+    assert cfg["model"]["image_size"] == 32 and cfg["train"]["iters"] == 4
+    grids = sorted((trained / "samples").glob("a2b_*.png"))
+    assert [g.name for g in grids] == ["a2b_00000002.png", "a2b_00000004.png"]
+    # 4 inputs x (input, recon, 4 fixed styles, 1 random)
+    assert Image.open(grids[-1]).size == grid_size(4, 7, 32)
+    logged = [json.loads(line) for line in (trained / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logged] == [2, 4]
+
+
+def test_translate_file_and_folder_with_random_and_reference_styles(trained, tmp_path, capsys):
+    from munit.synthetic import render
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(2):
+        Image.fromarray(render(i, "A", 48, split="val")[0]).save(src / f"a{i}.png")  # resized to 32 on load
+    ref = tmp_path / "ref.png"
+    Image.fromarray(render(5, "B", 32, split="val")[0]).save(ref)
+    ckpt = str(trained / "checkpoints" / "last.pt")
+    capsys.readouterr()
+    assert main(["translate", "--checkpoint", ckpt, "--input", str(src), "--styles", "3", "--out",
+                 str(tmp_path / "o1")]) == 0
+    res = json.loads(capsys.readouterr().out.strip())
+    assert res == {"inputs": 2, "styles": 3, "written": 6, "out": str(tmp_path / "o1")}
+    assert Image.open(tmp_path / "o1" / "a0_a2b_2.png").size == (36, 36)  # one 32 px image + 2 px padding
+    assert Image.open(tmp_path / "o1" / "a1_a2b_row.png").size == grid_size(1, 4, 32)
+    assert main(["translate", "--checkpoint", ckpt, "--input", str(src / "a0.png"), "--reference", str(ref),
+                 "--direction", "b2a", "--out", str(tmp_path / "o2")]) == 0
+    assert json.loads(capsys.readouterr().out.strip())["styles"] == 1
+
+
+def test_sample_uses_the_runs_fixed_styles(trained, tmp_path, capsys):
+    capsys.readouterr()
+    assert main(["sample", "--checkpoint", str(trained / "checkpoints" / "last.pt"), "--out", str(tmp_path),
+                 "--inputs", "3"]) == 0
+    res = json.loads(capsys.readouterr().out.strip())
+    assert res["step"] == 4
+    assert Image.open(res["a2b"]).size == grid_size(3, 7, 32)
+
+
+def test_help_is_readable(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--data", "--domains", "--iters", "--out", "--resume", "--preset", "--lambda-cyc", "--lr-step"):
+        assert flag in out
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["train", "--data", "/nonexistent/afhq", "--out", "X", "--quiet"], "/nonexistent/afhq"),
+    (["train", "--preset", "tiny", "--image-size", "8", "--out", "X"], "too small"),
+    (["train", "--preset", "tiny", "--lr-step", "0", "--out", "X"], "lr_step"),
+    (["translate", "--checkpoint", "/nope.pt", "--input", "x.png", "--out", "X"], "checkpoint not found"),
+])
+def test_bad_input_gives_one_line_errors(argv, needle, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and needle in err and "Traceback" not in err and len(err.splitlines()) <= 3
+
+
+def test_unknown_argument_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--out", "x", "--lamda-x", "3"])
+    assert e.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
