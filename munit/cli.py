@@ -88,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--eval-every", type=int, default=0, help="evaluate --metrics every N iterations (0: at the "
                                                              "end only, if --metrics is given)")
     t.add_argument("--metrics", default="", help="comma-separated metrics to evaluate, e.g. acc,fcd,content")
+    t.add_argument("--eval-n-val", type=int, default=None, help="val images per direction for --metrics (default: all)")
+    t.add_argument("--eval-n-real", type=int, default=None, help="real train images for FID/FCD stats (default: all)")
+    t.add_argument("--inception-weights", default=None, metavar="PATH",
+                   help="weights-inception-2015-12-05-6726825d.pth (default: torch hub cache)")
+    t.add_argument("--alexnet-weights", default=None, metavar="PATH",
+                   help="alexnet-owt-7be5be79.pth (default: torch hub cache)")
+    t.add_argument("--metrics-cache", default=None, help="cache dir for real statistics and the domain classifier")
     t.add_argument("--num-workers", type=int, default=-1)
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -123,7 +130,8 @@ def cmd_train(args) -> int:
     iters = args.iters if args.iters is not None else (1_000_000 if preset == "paper" else 2_000)
     every = lambda v: v if v is not None else max(1, iters // 10)  # noqa: E731
     tcfg = TrainConfig(iters=iters, batch_size=args.batch_size, lr=args.lr,
-                       lr_step=args.lr_step or (100_000 if preset == "paper" else max(1, iters // 10)),
+                       lr_step=args.lr_step if args.lr_step is not None else
+                       (100_000 if preset == "paper" else max(1, iters // 10)),
                        seed=args.seed, device=args.device, precision=args.precision,
                        channels_last=args.channels_last, compile=args.compile, log_every=args.log_every,
                        sample_every=every(args.sample_every), checkpoint_every=every(args.checkpoint_every),
@@ -132,8 +140,13 @@ def cmd_train(args) -> int:
                           cyc=args.lambda_cyc, vgg=args.lambda_vgg)
     evaluator = None
     if args.metrics:
-        from .metrics import make_evaluator
-        evaluator = make_evaluator([m for m in args.metrics.split(",") if m])
+        from .metrics import Protocol, check_available, make_evaluator
+        names = [m for m in args.metrics.split(",") if m]
+        # missing Inception/AlexNet weights fail here, before any training
+        check_available(names, args.inception_weights, args.alexnet_weights, data_source=args.data)
+        evaluator = make_evaluator(names, Protocol(n_val=args.eval_n_val, n_real=args.eval_n_real),
+                                   cache_dir=args.metrics_cache, inception_weights=args.inception_weights,
+                                   alexnet_weights=args.alexnet_weights)
         if not tcfg.eval_every:
             tcfg.eval_every = iters  # once, at the end
     trainer = Trainer(mcfg, tcfg, weights, _data_cfg(args, mcfg.image_size), args.out, evaluator=evaluator,

@@ -4,6 +4,10 @@ import os
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+os.environ.setdefault("MUNIT_ALLOW_DOWNLOAD", "0")  # never touch the network
+import tempfile  # noqa: E402
+
+os.environ.setdefault("MUNIT_CACHE", tempfile.mkdtemp(prefix="munit-test-cache-"))  # never the user's cache
 
 import pytest
 import torch

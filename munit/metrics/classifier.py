@@ -1,0 +1,202 @@
+"""The domain classifier behind translation accuracy (``acc``) and the Fréchet classifier distance (``fcd``).
+
+A small CNN (4 stride-2 conv blocks, global average pooling, a linear head: 128-d penultimate features) trained
+to tell the two domains' *real train* images apart at a small working resolution (64 px by default). Its
+accuracy on the real *val* images is reported with every number it produces: a translation accuracy is only as
+meaningful as the classifier that judges it.
+
+Training is seeded (init inside a forked, seeded global RNG; shuffles and flips from an own generator), so it
+is deterministic on CPU and never disturbs a training run's RNG. The weights are cached on disk keyed by the
+datasets' identities and every setting here, so a study trains it once.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..data import to_model_range
+from .batches import evenly_spaced, real_batches
+from .cache import DiskCache, dataset_identity, digest
+from .errors import MetricError
+from .protocol import EvalData
+
+FEATURE_DIM = 128
+
+
+@dataclass
+class ClassifierConfig:
+    """Domain classifier settings; all of them are part of its cache key."""
+
+    size: int = 64                      # working resolution (capped at the image size: never upsampled)
+    width: int = 32                     # first conv's channels: width, 2w, 4w, then FEATURE_DIM
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 1e-3
+    max_per_domain: int | None = None   # evenly spaced cap on train images per domain
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("size", "width", "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise MetricError(f"ClassifierConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise MetricError(f"ClassifierConfig.lr must be > 0, got {self.lr}")
+
+
+def _block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class DomainClassifier(nn.Module):
+    """uint8 images [N, 3, S, S] (any S) -> logits [N, 2] (0 = domain A, 1 = domain B)."""
+
+    def __init__(self, size: int = 64, width: int = 32):
+        super().__init__()
+        self.size = size
+        self.body = nn.Sequential(_block(3, width), _block(width, 2 * width), _block(2 * width, 4 * width),
+                                  _block(4 * width, FEATURE_DIM), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(FEATURE_DIM, 2)
+
+    def shrink(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 [N, 3, S, S] -> uint8 at the working size (antialiased bilinear, rounded): training images are
+        stored this way, and generated images take the same path."""
+        if x.shape[-1] == self.size and x.shape[-2] == self.size:
+            return x
+        y = F.interpolate(x.float(), size=(self.size, self.size), mode="bilinear", align_corners=False,
+                          antialias=True)
+        return y.round_().clamp_(0, 255).to(torch.uint8)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 [N, 3, S, S] -> penultimate features [N, 128]."""
+        return self.body(to_model_range(self.shrink(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class ClassifierFeatures(nn.Module):
+    """The classifier's penultimate layer as a torchmetrics custom feature extractor (``num_features`` set, so
+    torchmetrics needs no dummy forward); always in eval mode."""
+
+    num_features = FEATURE_DIM
+
+    def __init__(self, clf: DomainClassifier):
+        super().__init__()
+        self.clf = clf
+
+    def train(self, mode: bool = True) -> "ClassifierFeatures":
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.clf.features(x)
+
+
+@dataclass
+class TrainedClassifier:
+    model: DomainClassifier
+    val_acc: float
+    key_digest: str
+    source: str                 # "trained" | "disk cache" | "memory"
+    info: dict[str, Any]
+
+    @property
+    def backbone(self) -> str:
+        return (f"munit domain classifier {self.key_digest} (4 conv + GAP, {FEATURE_DIM}-d, "
+                f"{self.model.size} px, val acc {self.val_acc:.4f})")
+
+
+def _stack(ds, cap: int | None, clf: DomainClassifier, batch: int, device: torch.device) -> torch.Tensor:
+    idx = evenly_spaced(len(ds), cap)
+    return torch.cat([clf.shrink(x) for x in real_batches(ds, idx, batch, device)])
+
+
+@torch.no_grad()
+def accuracy(clf: DomainClassifier, images: torch.Tensor, labels: torch.Tensor, batch: int = 256) -> float:
+    clf.eval()
+    correct = 0
+    for lo in range(0, images.shape[0], batch):
+        correct += int((clf(images[lo:lo + batch]).argmax(1) == labels[lo:lo + batch]).sum())
+    return correct / max(1, images.shape[0])
+
+
+def classifier_key(data: EvalData, cfg: ClassifierConfig, image_size: int) -> dict[str, Any] | None:
+    ids = [dataset_identity(ds) for ds in (data.train_a, data.train_b, data.val_a, data.val_b)]
+    if any(i is None for i in ids):
+        return None
+    return {"what": "domain-classifier-v1", "data": ids, "cfg": asdict(cfg), "size": min(cfg.size, image_size)}
+
+
+@torch.enable_grad()  # evaluation runs under no_grad; training this net is the one place that needs gradients
+def train_classifier(data: EvalData, cfg: ClassifierConfig, device: torch.device) -> TrainedClassifier:
+    """Train on the real train images of both domains, report accuracy on the real val images."""
+    image_size = int(data.train_a[0].shape[-1])
+    size = min(cfg.size, image_size)
+    t0 = time.perf_counter()
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(cfg.seed)
+        clf = DomainClassifier(size, cfg.width).to(device)
+    with torch.no_grad():
+        xa, xb = (_stack(ds, cfg.max_per_domain, clf, 256, device) for ds in (data.train_a, data.train_b))
+        va, vb = (_stack(ds, None, clf, 256, device) for ds in (data.val_a, data.val_b))
+    x = torch.cat([xa, xb])
+    y = torch.cat([torch.zeros(len(xa), dtype=torch.long), torch.ones(len(xb), dtype=torch.long)]).to(device)
+    g = torch.Generator().manual_seed(cfg.seed)
+    opt = torch.optim.Adam(clf.parameters(), lr=cfg.lr)
+    n = x.shape[0]
+    steps_per_epoch = max(1, -(-n // cfg.batch_size))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch)
+    clf.train()
+    loss = torch.zeros(())
+    for _ in range(cfg.epochs):
+        perm = torch.randperm(n, generator=g).to(device)
+        flips = (torch.rand(n, generator=g) < 0.5).to(device)
+        for lo in range(0, n, cfg.batch_size):
+            i = perm[lo:lo + cfg.batch_size]
+            if i.numel() < 2:  # BatchNorm needs two samples
+                continue
+            xb_ = torch.where(flips[i].view(-1, 1, 1, 1), x[i].flip(-1), x[i])
+            loss = F.cross_entropy(clf(xb_), y[i])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    clf.eval()
+    v = torch.cat([va, vb])
+    vy = torch.cat([torch.zeros(len(va), dtype=torch.long), torch.ones(len(vb), dtype=torch.long)]).to(device)
+    val_acc = accuracy(clf, v, vy)
+    info = {"train_images": [len(xa), len(xb)], "val_images": [len(va), len(vb)], "epochs": cfg.epochs,
+            "final_loss": float(loss.detach()), "train_s": round(time.perf_counter() - t0, 2),
+            "train_acc": accuracy(clf, x, y)}
+    clf.requires_grad_(False)
+    return TrainedClassifier(clf, val_acc, "", "trained", info)
+
+
+def load_or_train(data: EvalData, cfg: ClassifierConfig, device: torch.device, cache: DiskCache
+                  ) -> TrainedClassifier:
+    image_size = int(data.train_a[0].shape[-1])
+    key = classifier_key(data, cfg, image_size)
+    size = min(cfg.size, image_size)
+    if key is not None:
+        hit = cache.load("classifier", key)
+        if hit is not None:
+            with torch.device("meta"):  # no init work and no RNG draw: every value comes from the file
+                clf = DomainClassifier(size, cfg.width)
+            clf.load_state_dict(hit["state_dict"], assign=True)
+            clf.to(device).eval().requires_grad_(False)
+            return TrainedClassifier(clf, float(hit["val_acc"]), digest(key), "disk cache", dict(hit["info"]))
+    trained = train_classifier(data, cfg, device)
+    trained.key_digest = digest(key) if key is not None else "uncached"
+    if key is not None:
+        state = {k: v.cpu() for k, v in trained.model.state_dict().items()}
+        cache.store("classifier", key, {"state_dict": state, "val_acc": trained.val_acc, "info": trained.info})
+    return trained
+
+
+__all__ = ["ClassifierConfig", "DomainClassifier", "ClassifierFeatures", "TrainedClassifier", "train_classifier",
+           "load_or_train", "classifier_key", "accuracy", "FEATURE_DIM"]

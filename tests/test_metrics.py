@@ -1,0 +1,361 @@
+"""munit.metrics: every test runs offline on CPU through the code path the real metrics use.
+
+Inception and AlexNet are random-weight stand-ins saved under the real file names in a temporary torch hub
+dir; the production code finds and loads them from there exactly as it would load the downloaded files.
+"""
+from __future__ import annotations
+
+import json
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+import torch.nn as nn
+
+from munit.config import TrainConfig, model_preset
+from munit.data import DataConfig, to_model_range
+from munit.metrics import (METRICS, ClassifierConfig, MetricError, Protocol, check_available, evaluate,
+                           make_evaluator)
+from munit.metrics import weights as W
+from munit.metrics.classifier import train_classifier
+from munit.metrics.frechet import FrechetDistance
+from munit.metrics.protocol import EvalData
+from munit.metrics.standins import write_stand_ins
+from munit.model import Generator
+from munit.synthetic import synthetic_domains
+
+ALL_KEYS = {f"{m}/{d}" for m in METRICS for d in ("a2b", "b2a", "mean")} | {"acc/classifier_val"}
+
+
+# ---------------------------------------------------------------------------------------------------- fixtures
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch, tmp_path):
+    """Never touch the network (downloads forbidden) nor the user's cache (MUNIT_CACHE in tmp)."""
+    monkeypatch.setenv(W.ALLOW_DOWNLOAD_ENV, "0")
+    monkeypatch.setenv("MUNIT_CACHE", str(tmp_path / "munit_cache"))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread for this module: on a shared 2-core host, LAPACK's eigvals (torchmetrics' FID) and
+    the 299 px Inception convs run 3-5x slower with two OpenMP threads spin-waiting for a busy core; with one
+    the module's time stays ~25 s whatever else runs."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _use_torch_home(monkeypatch, root) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(root))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)  # no earlier set_dir may shadow TORCH_HOME
+
+
+@pytest.fixture(scope="session")
+def stand_in_home(tmp_path_factory):
+    root = tmp_path_factory.mktemp("torch_home")
+    write_stand_ins(root / "hub")
+    return root
+
+
+@pytest.fixture
+def stand_ins(monkeypatch, stand_in_home):
+    _use_torch_home(monkeypatch, stand_in_home)
+    return stand_in_home / "hub" / "checkpoints"
+
+
+@pytest.fixture
+def empty_hub(monkeypatch, tmp_path):
+    _use_torch_home(monkeypatch, tmp_path / "torch_home")
+    return tmp_path / "torch_home" / "hub" / "checkpoints"
+
+
+@pytest.fixture(scope="session")
+def data32():
+    return EvalData(*synthetic_domains(32, "train", n=48), *synthetic_domains(32, "val", n=8))
+
+
+@pytest.fixture
+def tiny_gens():
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return Generator(model_preset("tiny")), Generator(model_preset("tiny"))
+
+
+class StubGenerator(nn.Module):
+    """The generator interface evaluation uses (cfg.style_dim, content_encoder, decode); content = the image.
+    ``mode``: "ignore" returns the content (identity translation), "style" tints it by the style code,
+    "oracle" returns the paired image of the other domain by looking the input up in ``keys``, "replay" returns
+    ``values`` in order (one batch of n_val x n_styles outputs = exactly the images in ``values``)."""
+
+    def __init__(self, mode: str, keys: torch.Tensor | None = None, values: torch.Tensor | None = None):
+        super().__init__()
+        self.cfg = SimpleNamespace(style_dim=8)
+        self.mode = mode
+        self.content_encoder = nn.Identity()
+        self.register_buffer("keys", to_model_range(keys) if keys is not None else torch.zeros(0))
+        self.register_buffer("values", to_model_range(values) if values is not None else torch.zeros(0))
+
+    def decode(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        if self.mode == "style":
+            return torch.tanh(content + style[:, :3, None, None])
+        if self.mode == "oracle":
+            idx = (content[:, None] - self.keys[None]).abs().flatten(2).sum(-1).argmin(1)
+            return self.values[idx]
+        if self.mode == "replay":
+            assert content.shape[0] == self.values.shape[0], "replay needs all outputs in one batch"
+            return self.values
+        return content
+
+
+# --------------------------------------------------------------------------------------------------- weights
+
+def test_weight_files_are_the_libraries_own():
+    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+    from torchvision.models import AlexNet_Weights
+
+    assert W.INCEPTION.url == URL_INCEPTION_V3
+    assert W.INCEPTION.filename == "weights-inception-2015-12-05-6726825d.pth"
+    assert W.ALEXNET.url == AlexNet_Weights.IMAGENET1K_V1.url
+    assert W.ALEXNET.filename == "alexnet-owt-7be5be79.pth"
+
+
+@pytest.mark.parametrize("metric,w", [("fid", W.INCEPTION), ("lpips", W.ALEXNET)])
+def test_missing_weights_error_names_file_url_and_option(empty_hub, metric, w):
+    with pytest.raises(MetricError) as e:
+        check_available([metric])
+    msg = str(e.value)
+    for part in (w.filename, w.url, w.option, str(empty_hub / w.filename), W.ALLOW_DOWNLOAD_ENV):
+        assert part in msg
+    with pytest.raises(MetricError, match=w.option):  # the trainer's evaluator fails at construction
+        make_evaluator([metric])
+    with pytest.raises(MetricError, match="does not exist"):
+        check_available([metric], **{w.kwarg: str(empty_hub / "nowhere.pth")})
+
+
+def test_download_failure_is_reported_not_hidden(empty_hub, monkeypatch):
+    monkeypatch.setenv(W.ALLOW_DOWNLOAD_ENV, "1")
+
+    def unreachable(w, dst):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(W, "_download", unreachable)  # the network itself is never touched
+    with pytest.raises(MetricError, match="download failed.*unreachable") as e:
+        check_available(["fid"])
+    assert W.INCEPTION.url in str(e.value) and "--inception-weights" in str(e.value)
+
+
+def test_metrics_without_downloads_need_no_weights(empty_hub):
+    check_available(["acc", "fcd", "content"])
+
+
+def test_bad_names_and_sizes():
+    with pytest.raises(MetricError, match="unknown metric 'fidd'"):
+        check_available(["fidd"])
+    with pytest.raises(MetricError, match="no metrics"):
+        check_available([])
+    with pytest.raises(MetricError, match="n_styles"):
+        Protocol(n_styles=0)
+    with pytest.raises(MetricError, match="n_val"):
+        Protocol(n_val=0)
+
+
+# ----------------------------------------------------------------------------------------- Fréchet distance
+
+class IdentityFeatures(nn.Module):
+    """A custom torchmetrics feature extractor: the 'images' already are d-dim features."""
+
+    def __init__(self, d: int):
+        super().__init__()
+        self.num_features = d
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def _exact_gaussian_sample(n: int, mean: np.ndarray, cov: np.ndarray, seed: int) -> torch.Tensor:
+    """n samples whose sample mean and (unbiased) sample covariance are exactly ``mean`` and ``cov``."""
+    z = np.random.default_rng(seed).standard_normal((n, len(mean)))
+    z -= z.mean(0)
+    z = z @ np.linalg.inv(np.linalg.cholesky(np.cov(z, rowvar=False))).T  # whitened: sample cov = I
+    return torch.from_numpy(mean + z @ np.linalg.cholesky(cov).T)
+
+
+def test_frechet_distance_matches_closed_form():
+    rng = np.random.default_rng(0)
+    d = 6
+    m1, m2 = rng.normal(size=d), rng.normal(size=d) + 1.0
+    a, b = rng.normal(size=(d, d)), rng.normal(size=(d, d))
+    s1, s2 = a @ a.T + 0.5 * np.eye(d), b @ b.T + 0.1 * np.eye(d)
+    real, fake = _exact_gaussian_sample(400, m1, s1, 1), _exact_gaussian_sample(300, m2, s2, 2)
+    expected = float(((m1 - m2) ** 2).sum() + np.trace(s1 + s2 - 2 * scipy.linalg.sqrtm(s1 @ s2).real))
+
+    fd = FrechetDistance(IdentityFeatures(d))
+    stats = fd.real_stats(real.split(64))  # accumulated batch by batch, as real sets are
+    assert stats.n == 400
+    assert fd.distance(stats, fake.split(50)) == pytest.approx(expected, rel=1e-6)
+    assert abs(fd.distance(stats, real.split(100))) < 1e-8  # FD(x, x) = 0
+    # swapping real statistics in and out (one metric, two target domains) changes nothing
+    other = fd.real_stats(fake.split(64))
+    assert fd.distance(stats, fake.split(50)) == pytest.approx(expected, rel=1e-6)
+    assert abs(fd.distance(other, fake.split(50))) < 1e-8
+
+
+# ----------------------------------------------------------------------------------- FID and LPIPS, end to end
+
+def test_fid_and_lpips_end_to_end_with_stand_in_weights(stand_ins, tmp_path):
+    """One evaluation through the production path (hub cache -> torch-fidelity / torchvision -> torchmetrics).
+    a2b replays the real target set exactly (2 inputs x 2 styles = the 4 train_b images): FID(x, x) ~ 0 and
+    distinct outputs per input (LPIPS > 0); b2a is the identity (B images scored as A): FID > 0, LPIPS = 0."""
+    train_a, train_b = synthetic_domains(32, "train", n=4)
+    val_a, val_b = synthetic_domains(32, "val", n=2)
+    gen_a, gen_b = StubGenerator("ignore"), StubGenerator("replay", values=train_b.images)
+    r = evaluate(gen_a, gen_b, train_a, train_b, val_a, val_b, ["fid", "lpips"], Protocol(n_styles=2, batch_size=4),
+                 cache_dir=tmp_path / "cache")
+    assert set(r) == {k for k in ALL_KEYS if k.split("/")[0] in ("fid", "lpips")} | {"meta"}
+    for k, v in r.items():
+        if k != "meta":
+            assert isinstance(v, float) and math.isfinite(v), k
+    assert abs(r["fid/a2b"]) < 1e-3 * r["fid/b2a"] and r["fid/b2a"] > 1.0
+    assert r["fid/mean"] == pytest.approx((r["fid/a2b"] + r["fid/b2a"]) / 2)
+    assert r["lpips/a2b"] > 1e-3 and r["lpips/b2a"] == pytest.approx(0.0, abs=1e-7)
+    fid, lp = r["meta"]["fid"], r["meta"]["lpips"]
+    assert fid["weights"] == str(stand_ins / W.INCEPTION.filename) and fid["backbone"] == W.INCEPTION.backbone
+    assert fid["weights_sha256"] == W.file_digest(stand_ins / W.INCEPTION.filename)
+    assert fid["n_real"] == {"a2b": 4, "b2a": 4} and fid["n_fake"] == {"a2b": 4, "b2a": 4}
+    assert fid["real_stats"] == {"a2b": "computed", "b2a": "computed"}
+    assert lp["weights"] == str(stand_ins / W.ALEXNET.filename) and lp["backbone"] == W.ALEXNET.backbone
+    assert lp["pairs_per_image"] == 1 and lp["n_pairs"] == {"a2b": 2, "b2a": 2}
+    assert len(list((tmp_path / "cache" / "real_stats").glob("fid-*.pt"))) == 2
+
+
+def test_alexnet_from_an_explicit_path(stand_ins, data32, empty_hub):
+    """--alexnet-weights PATH: the file is shown to torchvision without copying it into the hub cache."""
+    gen = StubGenerator("style")
+    r = evaluate(gen, gen, data32.train_a, data32.train_b, data32.val_a, data32.val_b, ["lpips"],
+                 Protocol(n_val=2, n_styles=2), alexnet_weights=stand_ins / W.ALEXNET.filename)
+    assert r["lpips/mean"] > 0 and r["meta"]["lpips"]["weights"] == str(stand_ins / W.ALEXNET.filename)
+    assert not empty_hub.exists() or not any(empty_hub.iterdir())
+    assert torch.hub.get_dir() == str(empty_hub.parent)  # the hub dir is restored
+
+
+def test_lpips_diversity_zero_iff_style_ignored(stand_ins, data32):
+    protocol = Protocol(n_val=3, n_styles=4, batch_size=8)
+    same = StubGenerator("ignore")
+    r0 = evaluate(same, same, data32.train_a, data32.train_b, data32.val_a, data32.val_b, ["lpips"], protocol)
+    assert r0["lpips/a2b"] == pytest.approx(0.0, abs=1e-7) and r0["lpips/b2a"] == pytest.approx(0.0, abs=1e-7)
+    styled = StubGenerator("style")
+    r1 = evaluate(styled, styled, data32.train_a, data32.train_b, data32.val_a, data32.val_b, ["lpips"], protocol)
+    assert r1["lpips/a2b"] > 1e-3 and r1["lpips/b2a"] > 1e-3
+    assert r1["meta"]["lpips"]["n_pairs"] == {"a2b": 3 * 6, "b2a": 3 * 6}
+
+
+# ------------------------------------------------------------------------------ classifier: acc, fcd, content
+
+CLF = ClassifierConfig(epochs=3, batch_size=16, width=16)
+
+
+def test_translation_accuracy_oracle_vs_identity(empty_hub, data32, tmp_path):
+    d = data32
+    oracle_a = StubGenerator("oracle", keys=d.val_b.images, values=d.val_a.images)  # decodes B inputs as A
+    oracle_b = StubGenerator("oracle", keys=d.val_a.images, values=d.val_b.images)
+    identity = StubGenerator("ignore")
+    protocol = Protocol(n_styles=2)
+    metrics = ["acc", "fcd", "content"]
+    kw = dict(cache_dir=tmp_path / "cache", classifier=CLF)
+    good = evaluate(oracle_a, oracle_b, d.train_a, d.train_b, d.val_a, d.val_b, metrics, protocol, **kw)
+    bad = evaluate(identity, identity, d.train_a, d.train_b, d.val_a, d.val_b, metrics, protocol, **kw)
+
+    assert good["acc/classifier_val"] >= 0.95
+    assert good["acc/a2b"] >= 0.95 and good["acc/b2a"] >= 0.95
+    assert bad["acc/a2b"] <= 0.05 and bad["acc/b2a"] <= 0.05
+    assert good["fcd/mean"] < bad["fcd/mean"]
+    assert good["content/mean"] < 0.02 < 0.5 < bad["content/mean"]
+    assert good["meta"]["acc"]["classifier_source"] == "trained"
+    assert bad["meta"]["acc"]["classifier_source"] == "disk cache"  # trained once per dataset and settings
+    assert good["meta"]["acc"]["classifier"] == bad["meta"]["fcd"]["classifier"]
+    assert good["meta"]["acc"]["n_fake"] == {"a2b": 16, "b2a": 16}
+    assert len(list((tmp_path / "cache" / "classifier").glob("*.pt"))) == 1
+
+
+def test_classifier_training_is_deterministic_and_leaves_global_rng(data32):
+    cfg = ClassifierConfig(epochs=1, batch_size=16, width=8)
+    state = torch.get_rng_state()
+    a, b = train_classifier(data32, cfg, torch.device("cpu")), train_classifier(data32, cfg, torch.device("cpu"))
+    assert torch.equal(state, torch.get_rng_state())
+    for (k, va), vb in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        assert torch.equal(va, vb), k
+    assert a.val_acc == b.val_acc
+
+
+def test_content_needs_the_synthetic_pairs(data32, tiny_gens):
+    class Plain(torch.utils.data.Dataset):
+        def __init__(self, ds):
+            self.ds = ds
+
+        def __len__(self):
+            return len(self.ds)
+
+        def __getitem__(self, i):
+            return self.ds[i]
+
+    d = data32
+    with pytest.raises(MetricError, match="synthetic"):
+        evaluate(*tiny_gens, d.train_a, d.train_b, Plain(d.val_a), Plain(d.val_b), ["content"], Protocol(n_val=2))
+    with pytest.raises(MetricError, match="synthetic"):
+        check_available(["content"], data_source="/data/afhq")
+
+
+def test_evaluation_leaves_rng_and_train_mode_alone(data32, tiny_gens):
+    gen_a, gen_b = tiny_gens
+    d = data32
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    r1 = evaluate(gen_a, gen_b, d.train_a, d.train_b, d.val_a, d.val_b, ["content"], Protocol(n_val=3, n_styles=2))
+    assert torch.equal(state, torch.get_rng_state())
+    assert gen_a.training and gen_b.training
+    torch.manual_seed(999)  # the style codes come from Protocol.seed alone
+    r2 = evaluate(gen_a, gen_b, d.train_a, d.train_b, d.val_a, d.val_b, ["content"], Protocol(n_val=3, n_styles=2))
+    assert r1["content/a2b"] == r2["content/a2b"]
+    r3 = evaluate(gen_a, gen_b, d.train_a, d.train_b, d.val_a, d.val_b, ["content"],
+                  Protocol(n_val=3, n_styles=2, seed=1))
+    assert r3["content/a2b"] != r1["content/a2b"]
+
+
+# ---------------------------------------------------------------------------------- trainer callback and CLI
+
+def test_trainer_callback_and_cli(empty_hub, tmp_path, capsys):
+    from munit.cli import main
+    from munit.trainer import Trainer
+
+    cache = tmp_path / "cache"
+    ev = make_evaluator(["acc", "content"], Protocol(n_val=2, n_styles=2), cache_dir=cache,
+                        classifier=ClassifierConfig(epochs=1))
+    tcfg = TrainConfig(iters=2, eval_every=2, progress=False, sample_every=0, checkpoint_every=0, device="cpu")
+    dcfg = DataConfig(synthetic_train=32, synthetic_val=4)
+    result = Trainer(model_preset("tiny"), tcfg, data_cfg=dcfg, out_dir=tmp_path / "run", evaluator=ev).fit()
+    assert set(result.last_metrics) == {"acc/a2b", "acc/b2a", "acc/mean", "acc/classifier_val", "content/a2b",
+                                        "content/b2a", "content/mean"}
+    assert all(isinstance(v, float) for v in result.last_metrics.values())
+    assert "domain classifier" in ev.meta["acc"]["backbone"] and ev.meta["acc"]["protocol"]["seed"] == tcfg.seed
+
+    ckpt = str(result.checkpoint)
+    capsys.readouterr()
+    rc = main(["evaluate", "--checkpoint", ckpt, "--metrics", "acc,fcd,content", "--n-val", "4", "--n-styles", "2",
+               "--cache-dir", str(cache), "--classifier-epochs", "1", "--device", "cpu"])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert rc == 0 and len(out) == 1
+    r = json.loads(out[0])
+    assert {k for k in ALL_KEYS if k.split("/")[0] in ("acc", "fcd", "content")} <= set(r)
+    assert r["checkpoint"] == {"path": ckpt, "step": 2}
+    assert r["meta"]["fcd"]["n_fake"] == {"a2b": 8, "b2a": 8}
+    assert r["meta"]["acc"]["classifier_source"] == "disk cache"  # the training run's classifier
+
+    rc = main(["evaluate", "--checkpoint", ckpt, "--metrics", "fid", "--device", "cpu"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error: ")
+    assert W.INCEPTION.filename in err[0] and "--inception-weights" in err[0]
