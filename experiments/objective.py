@@ -1,0 +1,225 @@
+"""One Optuna trial = one MUNIT training run: draw the loss weights and StepLR step, train with the trainer's
+callbacks wired to MLflow and Optuna, and return the objective measured at the last evaluation.
+
+Outcomes (Optuna state / MLflow status / ``fail_reason``):
+* finished            -> COMPLETE / FINISHED
+* pruned              -> PRUNED / KILLED, "pruned at iteration k: <metric> = v"
+* a loss went NaN/Inf -> FAIL / FAILED, the NonFiniteLossError text (which loss, which iteration). FAIL rather
+  than PRUNED: a diverged run has no score, and a pruned trial would enter the sampler's model with one
+* any other exception -> FAIL / FAILED, "<type>: <message>" (traceback in the trial folder's error.txt)
+* Ctrl-C              -> FAIL / FAILED, "interrupted at iteration k"; the trainer has saved a checkpoint and a
+  retry is queued, so the next ``sweep.py`` continues the trial from there
+
+A study never stops because one trial failed: ``study.optimize(catch=(Exception,))`` goes on.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from mlflow import MlflowClient
+from mlflow.entities import Metric
+
+from munit.config import LossWeights, TrainConfig, model_preset
+from munit.metrics import METRICS
+from munit.trainer import NonFiniteLossError, Trainer
+
+from .budget import SKIPPED_ATTR, TrialBudget, counted
+from .recovery import WORKER_ATTR, TrialRecovery, checkpoint_in, resume_source, worker_id
+from .settings import StudySettings
+from .space import SearchSpace
+from .tracking import TrialLogger, create_trial_run, end_run, log_trial_files
+
+log = logging.getLogger(__name__)
+
+
+def direction(key: str) -> str:
+    """"maximize" for metrics where higher is better (acc, lpips), else "minimize" (fid, fcd, content)."""
+    name = key.split("/")[0]
+    if name not in METRICS:
+        raise KeyError(f"unknown metric {name!r} in objective {key!r}; choose from {', '.join(METRICS)}")
+    return "maximize" if METRICS[name].higher_is_better else "minimize"
+
+
+def run_name(number: int, blog: Any = None) -> str:
+    return f"trial-{number:03d}" + (f"-blog{blog}" if blog else "")
+
+
+@dataclass
+class TrialContext:
+    """What every trial of a worker shares."""
+
+    settings: StudySettings
+    space: SearchSpace
+    evaluator: Any
+    client: MlflowClient
+    experiment_id: str
+    parent_run_id: str
+    trials_dir: Path
+    device: str
+    budget: TrialBudget
+    recovery: TrialRecovery
+    progress: bool = False
+
+
+class Objective:
+    def __init__(self, ctx: TrialContext):
+        self.ctx = ctx
+
+    # ------------------------------------------------------------------ the trial
+    def __call__(self, trial: optuna.Trial) -> float | list[float]:
+        n_obj = len(self.ctx.settings.objective)
+        blog = trial.user_attrs.get("blog_trial")
+        skip = self._skip_reason(trial.study, trial, blog)
+        if skip:
+            trial.set_user_attr(SKIPPED_ATTR, True)
+            trial.set_user_attr("fail_reason", skip)
+            log.warning("trial %d not run: %s", trial.number, skip)
+            # NaN closes the trial as FAIL without a traceback in the log; it never reaches the sampler
+            return float("nan") if n_obj == 1 else [float("nan")] * n_obj
+        trial.set_user_attr(WORKER_ATTR, worker_id())
+        params = self.ctx.space.suggest(trial)
+        out_dir, source = self._folder(trial)
+        run_id = self._start_run(trial, params, blog, source)
+        return self._train(trial, params, out_dir, run_id)
+
+    def _folder(self, trial: optuna.Trial) -> tuple[Path, int | None]:
+        """The trial's run folder; for a retry, a copy of the dead trial's (its checkpoint to resume from)."""
+        trials_dir = self.ctx.trials_dir
+        out_dir = trials_dir / str(trial.number)
+        if out_dir.exists():   # left by an earlier study of the same name: never resume someone else's run
+            log.warning("trial %d: removing the stale folder %s", trial.number, out_dir)
+            shutil.rmtree(out_dir)
+        source = resume_source(trial.study, trial)
+        if source is not None and checkpoint_in(trials_dir / str(source)):
+            shutil.copytree(trials_dir / str(source), out_dir)
+            (out_dir / "error.txt").unlink(missing_ok=True)
+        return out_dir, source
+
+    def _start_run(self, trial: optuna.Trial, params: dict[str, Any], blog: Any, source: int | None) -> str:
+        ctx, s = self.ctx, self.ctx.settings
+        tags = {"optuna.study_name": trial.study.study_name, "optuna.trial_number": str(trial.number),
+                "optuna.trial_id": str(trial._trial_id), "munit.worker": worker_id()}
+        if blog:
+            tags["munit.blog_trial"] = str(blog)
+        if source is not None:
+            tags["munit.retry_of"] = str(source)
+        run_params = {**params, "lambda_gan": 1.0, "preset": s.preset, "image_size": s.image_size, "iters": s.iters,
+                      "batch_size": s.batch_size, "lr": s.lr, "seed": s.seed, "data": s.data,
+                      "precision": s.precision, "scale": s.scale, "epoch_iters": s.epoch_iters}
+        run_id = create_trial_run(ctx.client, ctx.experiment_id, ctx.parent_run_id, run_name(trial.number, blog),
+                                  tags, run_params)
+        trial.set_user_attr("mlflow_run_id", run_id)
+        return run_id
+
+    def _train(self, trial: optuna.Trial, params: dict[str, Any], out_dir: Path, run_id: str
+               ) -> float | list[float]:
+        """Train, then close the trial with the outcome (see the module docstring)."""
+        objective = self.ctx.settings.objective
+        logger = TrialLogger(self.ctx.client, run_id, trial, objective, self.ctx.evaluator)
+        t0 = time.perf_counter()
+        trainer = None
+        try:
+            trainer = self._trainer(params, out_dir, logger, resume=checkpoint_in(out_dir) is not None)
+            if trainer.step:
+                self._replay(trainer, out_dir, run_id, trial)
+            result = trainer.fit()
+        except KeyboardInterrupt:
+            reason = f"interrupted at iteration {trainer.step if trainer is not None else 0}"
+            self._close(trial, run_id, out_dir, "FAIL", reason, t0, trainer, checkpoint=False)
+            self.ctx.recovery.queue_retry(trial.study, _frozen(trial.study, trial.number))
+            raise
+        except Exception as e:
+            reason = str(e) if isinstance(e, NonFiniteLossError) else f"{type(e).__name__}: {e}"
+            out_dir.mkdir(parents=True, exist_ok=True)
+            (out_dir / "error.txt").write_text(traceback.format_exc())
+            self._close(trial, run_id, out_dir, "FAIL", reason, t0, trainer, checkpoint=False)
+            raise
+        if result.stopped.startswith("should_stop"):
+            reason = logger.prune_reason or result.stopped
+            self._close(trial, run_id, out_dir, "PRUNED", reason, t0, trainer)
+            raise optuna.TrialPruned(reason)
+        values = [result.last_metrics.get(k, float("nan")) for k in objective]
+        bad = [k for k, v in zip(objective, values) if not math.isfinite(v)]
+        if bad:
+            reason = f"objective {', '.join(bad)} is not a finite number at the end of training"
+            self._close(trial, run_id, out_dir, "FAIL", reason, t0, trainer)
+            raise ValueError(reason)
+        self._close(trial, run_id, out_dir, "COMPLETE", None, t0, trainer)
+        return values[0] if len(values) == 1 else values
+
+    # ------------------------------------------------------------------ helpers
+    def _skip_reason(self, study: optuna.Study, trial: optuna.Trial, blog: Any) -> str | None:
+        if not self.ctx.budget.admits(study, trial.number):
+            return (f"the study already has its {self.ctx.budget.n_trials} trials (another worker took the last "
+                    "slot)")
+        if blog:
+            twins = [t.number for t in counted(study.get_trials(deepcopy=False), waiting=True)
+                     if t.user_attrs.get("blog_trial") == blog and t.number < trial.number]
+            if twins:
+                return f"blog trial {blog} is already trial {twins[0]} (enqueued twice by workers starting together)"
+        return None
+
+    def _trainer(self, params: dict[str, Any], out_dir: Path, logger: TrialLogger, resume: bool) -> Trainer:
+        s = self.ctx.settings
+        weights = LossWeights(gan=1.0, x=params["lambda_x"], s=params["lambda_s"], c=params["lambda_c"],
+                              cyc=params["lambda_cyc"])
+        tcfg = TrainConfig(iters=s.iters, batch_size=s.batch_size, lr=s.lr, lr_step=int(params["lr_step"]),
+                           seed=s.seed, device=self.ctx.device, precision=s.precision, log_every=s.log_every,
+                           sample_every=s.sample_every, eval_every=s.eval_every,
+                           checkpoint_every=s.checkpoint_every, progress=self.ctx.progress)
+        return Trainer(model_preset(s.preset, image_size=s.image_size), tcfg, weights, s.data_config(), out_dir,
+                       callbacks=[logger], evaluator=self.ctx.evaluator, resume=resume)
+
+    def _replay(self, trainer: Trainer, out_dir: Path, run_id: str, trial: optuna.Trial) -> None:
+        """A trial resumed from a dead trial's checkpoint: copy its logged history up to the checkpoint into this
+        run (and its objective into Optuna's intermediate values), drop what came after."""
+        step, objective = trainer.step, self.ctx.settings.objective
+        metrics: list[Metric] = []
+        for name in ("log.jsonl", "metrics.jsonl"):
+            path = out_dir / name
+            if not path.is_file():
+                continue
+            kept = [r for r in map(json.loads, path.read_text().splitlines()) if r["step"] <= step]
+            path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            for r in kept:
+                ts = int(time.time() * 1000)
+                metrics += [Metric(k, float(v), ts, r["step"]) for k, v in r.items() if k != "step"]
+                if name == "metrics.jsonl" and len(objective) == 1 and objective[0] in r:
+                    trial.report(float(r[objective[0]]), r["step"])
+                    metrics.append(Metric("objective", float(r[objective[0]]), ts, r["step"]))
+        for i in range(0, len(metrics), 1000):   # MLflow's per-call limit
+            self.ctx.client.log_batch(run_id, metrics=metrics[i:i + 1000])
+        self.ctx.client.set_tag(run_id, "munit.resumed_at", str(step))
+
+    def _close(self, trial: optuna.Trial, run_id: str, out_dir: Path, state: str, reason: str | None, t0: float,
+               trainer: Trainer | None, checkpoint: bool = True) -> None:
+        """Everything that ends a trial: reason in Optuna and MLflow, final metrics, artifacts, run status."""
+        client = self.ctx.client
+        if reason:
+            trial.set_user_attr("fail_reason", reason)
+        try:
+            ts = int(time.time() * 1000)
+            step = trainer.step if trainer is not None else 0
+            client.log_batch(run_id, metrics=[Metric("wall_s", time.perf_counter() - t0, ts, step),
+                                              Metric("iters_reached", float(step), ts, step)])
+            log_trial_files(client, run_id, out_dir, checkpoint=checkpoint)
+            if (out_dir / "error.txt").is_file():
+                client.log_artifact(run_id, str(out_dir / "error.txt"))
+        finally:
+            end_run(client, run_id, state, reason)
+
+
+def _frozen(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
+    return next(t for t in study.get_trials(deepcopy=True) if t.number == number)
+
+
+__all__ = ["direction", "run_name", "TrialContext", "Objective"]

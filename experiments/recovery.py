@@ -1,0 +1,126 @@
+"""Recovering from workers that died mid-trial (kill -9, a crashed machine) or were interrupted (Ctrl-C).
+
+A dead worker leaves its trial RUNNING. It is found in one of two ways:
+* on one machine, by process id: every trial records its worker as ``host:pid`` (user attr ``worker``), and a
+  RUNNING trial of this host whose process is gone is dead for sure (works with every storage, at once);
+* across machines, by Optuna's heartbeat (RDB storages): a trial whose worker stopped beating for the grace
+  period is failed by ``optuna.storages.fail_stale_trials``, which the next trial start of any worker runs.
+
+Either way the trial is marked FAIL (user attr and MLflow tag ``fail_reason``), its MLflow run FAILED, and
+Optuna's ``RetryHeartbeatStaleTrialCallback`` queues a copy (same params, ``retry_history``) that the next
+worker runs first, continuing from the dead trial's last checkpoint (:func:`resume_source`).
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import socket
+import warnings
+from pathlib import Path
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
+
+from .tracking import end_run, open_client
+
+log = logging.getLogger(__name__)
+
+WORKER_ATTR = "worker"
+INHERITED_ATTRS = ("blog_trial",)
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _dead_here(worker: str | None) -> bool:
+    """True if ``worker`` (host:pid) ran on this host and its process no longer exists."""
+    if not worker or ":" not in worker:
+        return False
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:   # exists, owned by someone else
+        return False
+    return False
+
+
+class TrialRecovery:
+    """Closes dead trials (Optuna FAIL + reason, MLflow run FAILED) and queues their retries. Also the
+    ``heartbeat_stale_trial_callback`` of RDB storages."""
+
+    def __init__(self, tracking_uri: str):
+        self.tracking_uri = tracking_uri
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self.retry = RetryHeartbeatStaleTrialCallback()
+
+    def queue_retry(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Queue a copy of ``trial`` (Optuna's retry callback: same params, ``retry_history``). It inherits only
+        the user attrs that describe the configuration, not the dead run's worker, run id or failure."""
+        clean = copy.deepcopy(trial)
+        clean.user_attrs = {k: v for k, v in trial.user_attrs.items() if k in INHERITED_ATTRS}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self.retry(study, clean)
+
+    def close_run(self, trial: FrozenTrial, reason: str) -> None:
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if not run_id:
+            return
+        try:
+            end_run(open_client(self.tracking_uri), run_id, "FAIL", reason)
+        except Exception as e:  # noqa: BLE001 -- recovery must go on even if MLflow is unreachable
+            log.warning("could not mark MLflow run %s of trial %d FAILED: %s", run_id, trial.number, e)
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Heartbeat path: Optuna has already marked ``trial`` FAIL."""
+        reason = "worker stopped sending heartbeats (killed or lost) mid-trial; retried as a new trial"
+        log.warning("trial %d: %s", trial.number, reason)
+        self.close_run(trial, reason)
+        self.queue_retry(study, trial)
+
+    def fail_dead_local_trials(self, study: optuna.Study) -> list[int]:
+        """Fail and retry the RUNNING trials whose worker process on this host is gone. Returns their numbers."""
+        failed = []
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            worker = t.user_attrs.get(WORKER_ATTR)
+            if not _dead_here(worker):
+                continue
+            reason = f"worker process {worker} died mid-trial; retried as a new trial"
+            try:
+                study._storage.set_trial_user_attr(t._trial_id, "fail_reason", reason)
+                # the same check-and-set as optuna.storages.fail_stale_trials: one worker wins
+                if not study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
+                    continue
+            except UpdateFinishedTrialError:
+                continue
+            log.warning("trial %d: %s", t.number, reason)
+            self.close_run(t, reason)
+            self.queue_retry(study, study._storage.get_trial(t._trial_id))
+            failed.append(t.number)
+        return failed
+
+
+def resume_source(study: optuna.Study, trial: optuna.Trial) -> int | None:
+    """For a retried trial, the number of the trial it replaces (whose folder holds the last checkpoint)."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t.number == trial.number:
+            history = t.system_attrs.get("retry_history") or []
+            return int(history[-1]) if history else None
+    return None
+
+
+def checkpoint_in(folder: Path) -> Path | None:
+    path = folder / "checkpoints" / "last.pt"
+    return path if path.is_file() else None
+
+
+__all__ = ["WORKER_ATTR", "worker_id", "TrialRecovery", "resume_source", "checkpoint_in"]

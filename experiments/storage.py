@@ -1,0 +1,104 @@
+"""Optuna storages for a study, chosen by the ``--storage`` string.
+
+* a file path (default ``mlruns/optuna.journal``): ``JournalStorage(JournalFileBackend(path))``. Appends under a
+  file lock, so any number of worker processes on one machine share it without "database is locked" errors.
+* ``postgresql://user:pass@host/db`` (or any SQLAlchemy URL): ``RDBStorage`` with a heartbeat, for workers on
+  several machines; a trial whose worker stops beating is failed and retried by the next worker that starts a
+  trial (``RetryHeartbeatStaleTrialCallback``).
+* ``sqlite:///file.db``: accepted, with a warning -- SQLite serialises writers and parallel workers hit
+  "database is locked".
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import time
+import warnings
+from pathlib import Path
+from typing import Callable, Iterator
+
+import optuna
+from optuna.storages import BaseStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+log = logging.getLogger(__name__)
+
+DEFAULT_JOURNAL_NAME = "optuna.journal"
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock between processes on one machine (no-op where fcntl is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def is_url(storage: str) -> bool:
+    return "://" in storage
+
+
+def mask_url(storage: str) -> str:
+    """The storage string with any password replaced by ***, for logs and MLflow tags."""
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", storage)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """``postgresql://`` with the driver that is installed: SQLAlchemy 2.1 means psycopg 3 by it, while the
+    ``experiments`` extra installs psycopg2-binary."""
+    scheme, sep, rest = url.partition("://")
+    if scheme not in ("postgresql", "postgres") or not sep:
+        return url
+    import importlib.util
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
+        return f"postgresql+psycopg2://{rest}"
+    return f"postgresql://{rest}"
+
+
+def open_storage(storage: str, heartbeat_interval: int = 60, grace_period: int | None = None,
+                 on_stale: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None) -> BaseStorage:
+    """The Optuna storage named by ``storage`` (see the module docstring). ``on_stale`` runs for each trial the
+    heartbeat declares dead (RDB storages; journal files recover dead local workers by process id instead,
+    see :mod:`experiments.recovery`)."""
+    if not is_url(storage):
+        path = Path(storage).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    if storage.startswith("sqlite:"):
+        warnings.warn("SQLite as Optuna storage: parallel workers may fail with 'database is locked'; the default "
+                      "journal file (a path, e.g. mlruns/optuna.journal) is safe for several processes on one "
+                      "machine, PostgreSQL for several machines", stacklevel=2)
+        path = storage.split(":///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine_kwargs = {"connect_args": {"timeout": 60}} if storage.startswith("sqlite:") else {"pool_pre_ping": True}
+    from sqlalchemy.exc import DBAPIError
+    for attempt in range(6):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(sqlalchemy_url(storage), engine_kwargs=engine_kwargs,
+                                  heartbeat_interval=heartbeat_interval,
+                                  grace_period=grace_period or 2 * heartbeat_interval,
+                                  heartbeat_stale_trial_callback=on_stale)
+        except DBAPIError as e:
+            # workers starting together on a fresh database race to create Optuna's tables ("duplicate key ...
+            # pg_type"); the loser finds them made when it tries again
+            if attempt == 5:
+                raise
+            log.info("creating the Optuna tables raced another worker (%s); retrying", type(e.orig).__name__)
+            time.sleep(0.5 + attempt)
+    raise AssertionError("unreachable")
+
+
+__all__ = ["DEFAULT_JOURNAL_NAME", "file_lock", "is_url", "mask_url", "sqlalchemy_url", "open_storage"]

@@ -1,0 +1,213 @@
+"""The sweep in one process: what a study writes to Optuna and MLflow (docs/tracking.md), resume, failures, NaN,
+Ctrl-C, the search space and the blog's protocol scaling."""
+from __future__ import annotations
+
+import math
+import os
+import signal
+
+import pytest
+from optuna.trial import TrialState
+
+from experiments import sweep
+from experiments.objective import Objective
+from experiments.presets import BLOG_TRIALS, Schedule, blog_params
+from experiments.space import load_space
+from munit.config import ConfigError
+from test_sweep_helpers import client, journal_study, runs, tiny_args
+
+
+def _by_number(study):
+    return {t.number: t for t in study.get_trials()}
+
+
+def test_sweep_tracks_trials_in_mlflow_and_resumes_without_duplicates(tmp_path, capsys):
+    root = tmp_path / "mlruns"
+    assert sweep.main(tiny_args(root, trials=3) + ["--blog"]) == 0
+    out = capsys.readouterr().out
+    assert f"mlflow ui --backend-store-uri sqlite:///{root}/mlflow.db" in out and "best: trial" in out
+
+    study = journal_study(root)
+    trials = study.get_trials()
+    assert [t.number for t in trials] == [0, 1, 2]
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    assert [t.user_attrs["blog_trial"] for t in trials] == [1, 2, 3]   # enqueued first, in order
+    assert set(trials[0].params) == {"lambda_x", "lambda_s", "lambda_c", "lambda_cyc", "lr_step"}
+    assert trials[0].params["lambda_cyc"] == 0.0 and trials[2].params["lambda_cyc"] == 10.0
+    assert trials[2].params["lr_step"] < trials[1].params["lr_step"]   # 3 vs 10 epochs, scaled
+    assert study.user_attrs["objective"] == "content/mean" and study.user_attrs["settings"]["iters"] == 8
+    assert all(t.intermediate_values for t in trials)                  # reported at each evaluation
+
+    parents, children = runs(root, "study"), runs(root, "trial")
+    assert len(parents) == 1 and len(children) == 3
+    parent = parents[0]
+    assert study.user_attrs["mlflow_parent_run_id"] == parent.info.run_id
+    assert parent.data.tags["optuna.directions"] == "minimize" and parent.info.status == "FINISHED"
+    c = client(root)
+    for run in children:
+        tags, number = run.data.tags, int(run.data.tags["optuna.trial_number"])
+        trial = _by_number(study)[number]
+        assert tags["mlflow.parentRunId"] == parent.info.run_id
+        assert trial.user_attrs["mlflow_run_id"] == run.info.run_id          # linked both ways
+        assert tags["optuna.state"] == trial.state.name and tags["munit.blog_trial"] == str(number + 1)
+        assert run.info.run_name == f"trial-{number:03d}-blog{number + 1}"
+        assert run.info.status == {"COMPLETE": "FINISHED", "PRUNED": "KILLED"}[trial.state.name]
+        assert float(run.data.params["lambda_x"]) == trial.params["lambda_x"]
+        assert run.data.params["lr_step"] == str(trial.params["lr_step"]) and run.data.params["iters"] == "8"
+        assert tags["munit.backbone.content"]
+        losses = c.get_metric_history(run.info.run_id, "loss/x")
+        assert len(losses) >= 2 and all(math.isfinite(m.value) for m in losses)
+        for key in ("lr", "it_per_s", "content/mean", "acc/mean", "fcd/mean", "objective", "wall_s"):
+            assert key in run.data.metrics, key
+        evals = c.get_metric_history(run.info.run_id, "content/mean")
+        assert [m.step for m in evals][:1] == [4]
+        artifacts = {a.path for a in c.list_artifacts(run.info.run_id)}
+        assert {"config.json", "log.jsonl", "checkpoints", "images"} <= artifacts
+        assert [a.path for a in c.list_artifacts(run.info.run_id, "checkpoints")] == ["checkpoints/last.pt"]
+        images = [a.path for a in c.list_artifacts(run.info.run_id, "images")]
+        assert any("samples~a2b+step+" in p for p in images) and any("samples~b2a" in p for p in images)
+
+    # resume: a larger --trials adds the difference; the blog's trials are not enqueued again
+    assert sweep.main(tiny_args(root, trials=5) + ["--blog"]) == 0
+    study = journal_study(root)
+    assert [t.number for t in study.get_trials()] == [0, 1, 2, 3, 4]
+    assert sorted(t.user_attrs.get("blog_trial", 0) for t in study.get_trials()) == [0, 0, 1, 2, 3]
+    assert len(runs(root, "trial")) == 5 and len(runs(root, "study")) == 1
+    # a finished study runs nothing more, and stored settings need not be repeated
+    assert sweep.main(["--root", str(root), "--trials", "5", "--no-progress"]) == 0
+    assert len(journal_study(root).get_trials()) == 5
+    # ... but may not be contradicted
+    capsys.readouterr()
+    assert sweep.main(["--root", str(root), "--trials", "6", "--lr", "0.1"]) == 2
+    assert "already exists with other settings: --lr 0.1" in capsys.readouterr().err
+
+
+@pytest.fixture
+def faulty_trials(monkeypatch):
+    """Trial 0 raises, trial 1's losses go NaN at iteration 3, the others train normally."""
+    build = Objective._trainer
+
+    def trainer(self, params, out_dir, logger, resume):
+        t = build(self, params, out_dir, logger, resume)
+        number = int(out_dir.name)
+        if number == 0:
+            def boom():
+                raise RuntimeError("boom: forced failure")
+            t.fit = boom
+        if number == 1:
+            step = t.train_step
+
+            def nan_step(x_a, x_b):
+                losses = step(x_a, x_b)
+                return losses * float("nan") if t.step >= 2 else losses
+            t.train_step = nan_step
+        return t
+
+    monkeypatch.setattr(Objective, "_trainer", trainer)
+
+
+def test_failed_and_nan_trials_are_recorded_and_the_study_goes_on(tmp_path, faulty_trials, capsys):
+    root = tmp_path / "mlruns"
+    assert sweep.main(tiny_args(root, trials=3)) == 0
+    study = journal_study(root)
+    t = _by_number(study)
+    assert t[0].state == TrialState.FAIL and t[0].user_attrs["fail_reason"] == "RuntimeError: boom: forced failure"
+    assert t[1].state == TrialState.FAIL and "became NaN/Inf at iteration 3" in t[1].user_attrs["fail_reason"]
+    assert t[2].state == TrialState.COMPLETE
+    by_run = {r.data.tags["optuna.trial_number"]: r for r in runs(root, "trial")}
+    for n in ("0", "1"):
+        assert by_run[n].info.status == "FAILED" and by_run[n].data.tags["optuna.state"] == "FAIL"
+        assert by_run[n].data.tags["munit.fail_reason"] == t[int(n)].user_attrs["fail_reason"]
+    assert "error.txt" in {a.path for a in client(root).list_artifacts(by_run["0"].info.run_id)}
+    out = capsys.readouterr().out
+    assert "trial 0 FAIL: RuntimeError: boom" in out and "trial 1 FAIL: loss" in out
+
+
+def test_ctrl_c_stops_cleanly_and_the_rerun_resumes_the_trial(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "mlruns"
+    build = Objective._trainer
+
+    def trainer(self, params, out_dir, logger, resume):
+        t = build(self, params, out_dir, logger, resume)
+        if out_dir.name == "1" and not resume:   # the user presses Ctrl-C during trial 1, at iteration 4
+            on_log = logger.on_log
+
+            def log_then_interrupt(step, scalars):
+                on_log(step, scalars)
+                if step == 4:
+                    os.kill(os.getpid(), signal.SIGINT)
+            logger.on_log = log_then_interrupt
+        return t
+
+    monkeypatch.setattr(Objective, "_trainer", trainer)
+    assert sweep.main(tiny_args(root, trials=2)) == 130
+    err = capsys.readouterr().err
+    assert "stopped by Ctrl-C" in err and "Continue with: python experiments/sweep.py" in err
+    assert "Traceback" not in err
+    study = journal_study(root)
+    t1 = _by_number(study)[1]
+    assert t1.state == TrialState.FAIL and t1.user_attrs["fail_reason"].startswith("interrupted at iteration")
+    assert [t.state for t in study.get_trials()][2:] == [TrialState.WAITING]   # queued to resume
+    (run1,) = [r for r in runs(root, "trial") if r.data.tags["optuna.trial_number"] == "1"]
+    assert run1.info.status == "FAILED" and run1.data.tags["munit.fail_reason"].startswith("interrupted")
+    assert runs(root, "study")[0].info.status == "KILLED"
+
+    assert sweep.main(tiny_args(root, trials=2)) == 0
+    study = journal_study(root)
+    states = [t.state for t in study.get_trials()]
+    assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
+    retry = study.get_trials()[2]
+    assert retry.params == t1.params and retry.system_attrs["retry_history"] == [1]
+    (run2,) = [r for r in runs(root, "trial") if r.data.tags["optuna.trial_number"] == "2"]
+    assert run2.data.tags["munit.retry_of"] == "1" and int(run2.data.tags["munit.resumed_at"]) > 0
+    history = client(root).get_metric_history(run2.info.run_id, "loss/x")
+    assert [m.step for m in history] == [4, 8]   # the dead run's curve up to the checkpoint, then the rest
+    assert runs(root, "study")[0].info.status == "FINISHED"
+
+
+def test_search_space_contains_blog_and_official_values_and_reads_overrides(tmp_path):
+    space = load_space().in_iterations(Schedule(epoch_iters=4739, scale=1.0))
+    for bt in BLOG_TRIALS:
+        assert space.outside(blog_params(bt, Schedule(4739, 1.0))) == []
+    for cyc in (0.0, 10.0):   # the official edges2shoes / summer2winter configs
+        assert space.outside({"lambda_x": 10.0, "lambda_s": 1.0, "lambda_c": 1.0, "lambda_cyc": cyc}) == []
+    assert space.params["lr_step"].low == round(2 * 4739) and space.params["lr_step"].unit == "iters"
+
+    override = tmp_path / "space.yaml"
+    override.write_text("lambda_cyc: {high: 5}\nlr_step: {low: 100, high: 1000, unit: iters}\n")
+    custom = load_space(override)
+    assert custom.params["lambda_cyc"].high == 5 and custom.params["lambda_cyc"].step == 0.5
+    assert custom.in_iterations(Schedule(4739, 1.0)).params["lr_step"].high == 1000
+    assert custom.outside({"lambda_cyc": 10.0}) != []
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"lambda_q": {"low": 1, "high": 2}}')
+    with pytest.raises(ConfigError, match="unknown parameter 'lambda_q'"):
+        load_space(bad)
+    bad.write_text('{"lambda_cyc": {"low": 0, "high": 2, "log": true}}')
+    with pytest.raises(ConfigError, match="log: true needs low > 0"):
+        load_space(bad)
+
+
+def test_scale_shrinks_every_iteration_count_proportionally():
+    full, tenth = Schedule(epoch_iters=4739, scale=1.0), Schedule(epoch_iters=4739, scale=0.1)
+    assert full.total == 30 * 4739 and tenth.total == round(3 * 4739)
+    assert blog_params(BLOG_TRIALS[0], full)["lr_step"] == 10 * 4739
+    assert blog_params(BLOG_TRIALS[2], tenth)["lr_step"] == round(0.3 * 4739)
+    assert Schedule.for_iters(160, 240).scale == pytest.approx(240 / 4800)
+
+
+def test_reproduce_blog_runs_exactly_the_three_trials_with_the_same_styles(tmp_path):
+    from experiments import reproduce_blog
+    from munit.trainer import load_generators
+
+    root = tmp_path / "mlruns"
+    assert reproduce_blog.main(tiny_args(root, iters=4, metrics="content")) == 0
+    study = journal_study(root, "munit-blog")
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    sched = Schedule(**{k: study.user_attrs["settings"][k] for k in ("epoch_iters", "scale")})
+    assert [t.params for t in trials] == [blog_params(bt, sched) for bt in BLOG_TRIALS]
+    styles = [load_generators(root / "trials" / "munit-blog" / str(t.number) / "checkpoints" / "last.pt")[3]
+              ["fixed_styles"] for t in trials]
+    assert all((s == styles[0]).all() for s in styles)
+    assert reproduce_blog.main(tiny_args(root, iters=4) + ["--trials", "5"]) == 2   # the three, nothing else
