@@ -1,0 +1,102 @@
+"""``python -m analysis {compare,blog,report}``: argument parsing and error reporting only; the work is in
+tables / blog / report. User errors print one ``error: ...`` line and exit with status 2."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .load import DEFAULT_STORAGE, DEFAULT_TRACKING_URI, AnalysisError
+
+
+def _common(p: argparse.ArgumentParser, out_required: bool = False) -> None:
+    p.add_argument("--experiment", "-e", required=True,
+                   help="MLflow experiment name = Optuna study name (e.g. munit-sweep)")
+    p.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI,
+                   help=f"MLflow tracking URI (default: $MLFLOW_TRACKING_URI or {DEFAULT_TRACKING_URI})")
+    p.add_argument("--storage", default=DEFAULT_STORAGE,
+                   help=f"Optuna storage: journal file path or database URL (default: {DEFAULT_STORAGE})")
+    p.add_argument("--sort", metavar="METRIC", default=None,
+                   help="sort rows by a column or metric key (fid/mean -> 'fid/mean best'; default: trial number)")
+    order = p.add_mutually_exclusive_group()
+    order.add_argument("--ascending", dest="ascending", action="store_true", default=None,
+                       help="smallest first (default: the better values first)")
+    order.add_argument("--descending", dest="ascending", action="store_false", help="largest first")
+    p.add_argument("--out", type=Path, required=out_required, default=None, help="output directory")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m analysis",
+                                 description="Tables, figures and reports of munit-ablate studies (MLflow + Optuna).")
+    sub = ap.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("compare", help="one row per trial: params, status, metrics, throughput, objective")
+    _common(c)
+    c.add_argument("--format", "-f", choices=("markdown", "csv", "latex", "html"), default="markdown")
+    c.add_argument("--brief", action="store_true",
+                   help="only the per-metric mean columns (a2b/b2a columns left out)")
+    b = sub.add_parser("blog", help="the seed blog's trials 1-3: table, curves, side-by-side sample grids")
+    _common(b)
+    r = sub.add_parser("report", help="self-contained HTML report of a study (+ PNGs), logged to the parent run")
+    _common(r)
+    r.add_argument("--no-log", action="store_true", help="do not log the report to the study's parent MLflow run")
+    return ap
+
+
+def _out(args: argparse.Namespace) -> Path:
+    return args.out if args.out is not None else Path("out") / args.experiment / args.command
+
+
+def run(args: argparse.Namespace) -> int:
+    from .load import load_study
+
+    study = load_study(args.experiment, args.tracking_uri, args.storage)
+    for n in study.notes:
+        print(f"note: {n}", file=sys.stderr)
+    if args.command == "compare":
+        from .tables import EXTENSIONS, brief, compare_table, render, sort_table
+
+        table = sort_table(compare_table(study), args.sort, args.ascending, study.directions)
+        if args.brief:
+            table = brief(table)
+        text = render(table, study, args.format)
+        print(text, end="" if text.endswith("\n") else "\n")
+        if args.out is not None:
+            args.out.mkdir(parents=True, exist_ok=True)
+            path = args.out / f"compare.{EXTENSIONS[args.format]}"
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path}", file=sys.stderr)
+        return 0
+    if args.command == "blog":
+        from .blog import make_blog
+
+        res = make_blog(study, _out(args), args.sort, args.ascending)
+        print((res.out / "blog_table.md").read_text())
+        for m in res.missing + res.notes:
+            print(f"note: {m}", file=sys.stderr)
+        for f in res.files:
+            print(f"wrote {f}")
+        return 0
+    from .report import make_report
+
+    res = make_report(study, _out(args), args.sort, args.ascending, log_to_mlflow=not args.no_log)
+    for m in res.notes[len(study.notes):]:
+        print(f"note: {m}", file=sys.stderr)
+    for f in res.files:
+        print(f"wrote {f}")
+    if res.logged_to:
+        print(f"logged {len(res.files)} files to MLflow run {res.logged_to} under report/")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except AnalysisError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+__all__ = ["main", "build_parser"]

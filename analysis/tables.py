@@ -1,0 +1,155 @@
+"""The comparison table: one row per trial, built from :class:`~analysis.load.Study` (MLflow + Optuna values as
+stored) and rendered as markdown, csv, latex or html.
+
+Per evaluation key (``fid/a2b`` ...): ``best`` is the min (fid, fcd, content) or max (acc, lpips) over the
+run's metric history, ``final`` is MLflow's latest value. Only metrics that some run logged get columns.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+import pandas as pd
+
+from .load import AnalysisError, Study
+from .metrics import DIRECTIONS, EVAL_METRICS, INT_PARAMS, SWEPT_PARAMS, higher_is_better
+
+FORMATS = ("markdown", "csv", "latex", "html")
+EXTENSIONS = {"markdown": "md", "csv": "csv", "latex": "tex", "html": "html"}
+MISSING = "—"
+INT_COLUMNS = frozenset({"trial", "iters", "blog_trial", *INT_PARAMS})
+
+
+def eval_columns(study: Study) -> list[str]:
+    """Evaluation keys present in some run, in table order (fid, fcd, lpips, acc, content x a2b, b2a, mean)."""
+    present = set(study.metric_keys())
+    return [f"{m}/{d}" for m in EVAL_METRICS for d in DIRECTIONS if f"{m}/{d}" in present]
+
+
+def _best(study: Study, number: int, key: str) -> float:
+    h = study.trial_history(number, key)
+    if not len(h):
+        return math.nan
+    return float(h["value"].max() if higher_is_better(key) else h["value"].min())
+
+
+def _iters(study: Study, number: int) -> float:
+    """``iters_reached`` as logged at the end; a run that died before logging it: the last logged step."""
+    v = study.final(number, "iters_reached")
+    if not math.isnan(v):
+        return v
+    steps = [study.trial_history(number, k)["step"].max() for k in ("loss/g", "loss/d")]
+    steps = [s for s in steps if pd.notna(s)]
+    return float(max(steps)) if steps else math.nan
+
+
+def _mean_history(study: Study, number: int, key: str) -> float:
+    h = study.trial_history(number, key)
+    return float(h["value"].mean()) if len(h) else math.nan
+
+
+def compare_table(study: Study) -> pd.DataFrame:
+    """One row per trial (numeric; NaN where a run has no value). Column ``trial`` is the Optuna number,
+    ``blog_trial`` 1-3 for the seed blog's presets."""
+    keys = eval_columns(study)
+    present = set(study.metric_keys())
+    rows = []
+    for number, t in study.trials.iterrows():
+        row: dict[str, object] = {"trial": int(number), "blog_trial": t["blog_trial"], "status": t["status"]}
+        row.update({p: t[p] for p in SWEPT_PARAMS})
+        row["iters"] = _iters(study, number)
+        for k in keys:
+            row[f"{k} best"] = _best(study, number, k)
+            row[f"{k} final"] = study.final(number, k)
+        if "acc/classifier_val" in present:
+            row["acc/classifier_val"] = study.final(number, "acc/classifier_val")
+        row["wall_s"] = study.final(number, "wall_s")
+        row["it_per_s"] = _mean_history(study, number, "it_per_s")
+        for c in study.objective_columns:
+            row[c] = t.get(c, math.nan)
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    df["blog_trial"] = df["blog_trial"].astype("Int64")
+    for c in df.columns:
+        if c not in ("status", "blog_trial", "trial"):
+            df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+    return df
+
+
+def resolve_sort(df: pd.DataFrame, key: str) -> str:
+    """A column name, or a metric key ('fid/mean' -> 'fid/mean best', 'fid' -> 'fid/mean best')."""
+    for cand in (key, f"{key} best", f"{key}/mean best"):
+        if cand in df.columns:
+            return cand
+    sortable = [c for c in df.columns if c not in ("blog_trial",)]
+    raise AnalysisError(f"cannot sort by {key!r}: no such column; choose one of {', '.join(sortable)}")
+
+
+def sort_table(df: pd.DataFrame, key: str | None, ascending: bool | None = None,
+               directions: Iterable[str] = ()) -> pd.DataFrame:
+    """Sort by ``key`` (see :func:`resolve_sort`); by default the better values first, gaps last."""
+    if not key:
+        return df.sort_values("trial", kind="stable").reset_index(drop=True)
+    col = resolve_sort(df, key)
+    if ascending is None:
+        dirs = list(directions)
+        if col.startswith("objective"):
+            i = int(col.split("_")[1]) if "_" in col else 0
+            ascending = (dirs[i] if i < len(dirs) else "minimize") == "minimize"
+        else:
+            hib = higher_is_better(col)
+            ascending = not hib if hib is not None else True
+    return df.sort_values([col, "trial"], ascending=[ascending, True], na_position="last",
+                          kind="stable").reset_index(drop=True)
+
+
+def brief(df: pd.DataFrame) -> pd.DataFrame:
+    """Drop the per-direction (a2b/b2a) metric columns, keeping the means: a table that fits a page."""
+    return df[[c for c in df.columns if not any(f"/{d} " in c for d in ("a2b", "b2a"))]]
+
+
+def fmt_number(v: object, column: str = "") -> str:
+    """Four significant digits without scientific notation for readable magnitudes; counts and whole-number
+    parameters as integers."""
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+        return MISSING
+    if isinstance(v, str):
+        return v
+    x = float(v)  # type: ignore[arg-type]
+    if column in INT_COLUMNS or (column in SWEPT_PARAMS and x.is_integer()):
+        return f"{int(round(x))}"
+    if x == 0:
+        return "0"
+    mag = math.floor(math.log10(abs(x)))
+    if mag < -4 or mag > 6:
+        return f"{x:.3e}"
+    return f"{x:.{max(0, 3 - mag)}f}"
+
+
+def display_table(df: pd.DataFrame, study: Study) -> pd.DataFrame:
+    """Strings for humans: trial labelled with its blog preset, numbers rounded, gaps as '—'."""
+    out = pd.DataFrame({"trial": [study.label(int(n)) for n in df["trial"]]})
+    for c in df.columns:
+        if c in ("trial", "blog_trial"):
+            continue
+        out[c] = [fmt_number(v, c) for v in df[c]]
+    return out
+
+
+def render(df: pd.DataFrame, study: Study, fmt: str) -> str:
+    """``df`` (from :func:`compare_table`) in one of :data:`FORMATS`."""
+    if fmt not in FORMATS:
+        raise AnalysisError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt == "csv":  # machine-readable: raw numbers, empty cells for gaps, numeric trial + blog_trial columns
+        return df.to_csv(index=False, na_rep="", float_format="%.10g")
+    disp = display_table(df, study)
+    if fmt == "markdown":
+        return disp.to_markdown(index=False, disable_numparse=True) + "\n"
+    if fmt == "latex":
+        return disp.to_latex(index=False, escape=True, column_format="ll" + "r" * (len(disp.columns) - 2),
+                             caption=f"Trials of study {study.name}", label=f"tab:{study.name}")
+    return disp.to_html(index=False, border=0, classes="trials", escape=True)
+
+
+__all__ = ["compare_table", "brief", "sort_table", "render", "display_table", "eval_columns", "fmt_number", "FORMATS",
+           "EXTENSIONS", "MISSING"]
