@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .frechet import FrechetDistance, RealStats
-from .protocol import Batch, Direction, EvalData, MetricSpec, Protocol, Scorer
+from .frechet import FrechetDistance, FrechetScorer
+from .protocol import EvalData, MetricSpec, Protocol
 from .weights import INCEPTION, file_digest, resolve
 
 if TYPE_CHECKING:
     from .session import Session
 
 
-class FID(Scorer):
+class FID(FrechetScorer):
     name = "fid"
     higher_is_better = False
 
@@ -27,41 +27,22 @@ class FID(Scorer):
         self.session = session
         self.weights = resolve(INCEPTION, session.inception_weights, self.name)
         self.sha = file_digest(self.weights)
-        self.fd: FrechetDistance | None = None
-        self.real: dict[str, RealStats] = {}
         self.info: dict[str, dict[str, Any]] = {}
 
-    @property
-    def backbone_key(self) -> dict[str, Any]:
-        return {"backbone": INCEPTION.key, "weights_sha256": self.sha, "resize": "tf1x-bilinear-299"}
+    def backbone_key(self) -> tuple[dict[str, Any], bool]:
+        return {"backbone": INCEPTION.key, "weights_sha256": self.sha, "resize": "tf1x-bilinear-299"}, True
 
     def start(self, data: EvalData, protocol: Protocol, device: torch.device) -> None:
         self.protocol, self.device = protocol, device
         if self.fd is None or self.fd.device != device:
             self.fd = FrechetDistance(2048, weights_path=str(self.weights), device=device, antialias=False)
 
-    def begin(self, d: Direction) -> None:
-        assert self.fd is not None
-        stats, source = self.session.real_stats(self.name, self.backbone_key, self.fd, d.real, self.protocol,
-                                                self.device)
-        self.info[d.name] = {"n_real": stats.n, "real_stats": source}
-        self.fd.begin(stats)
-
-    def update(self, d: Direction, batch: Batch) -> None:
-        assert self.fd is not None
-        self.fd.update(batch.uint8)
-
-    def end(self, d: Direction) -> float:
-        assert self.fd is not None
-        self.info[d.name]["n_fake"] = int(self.fd.metric.fake_features_num_samples)
-        return self.fd.compute()
-
     def meta(self) -> dict[str, Any]:
         import torchmetrics
         return {"backbone": INCEPTION.backbone, "weights": str(self.weights), "weights_sha256": self.sha,
                 "resize": "torch-fidelity tf1x bilinear to 299 (antialias=False)", "feature_dim": 2048,
                 "implementation": f"torchmetrics {torchmetrics.__version__} FrechetInceptionDistance",
-                **{k: {d: v[k] for d, v in self.info.items()} for k in ("n_real", "n_fake", "real_stats")}}
+                **self.set_sizes()}
 
 
 SPEC = MetricSpec("fid", FID, weights=("inception",), higher_is_better=False,

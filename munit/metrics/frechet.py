@@ -14,6 +14,7 @@ from typing import Any, Iterable
 import torch
 
 from .errors import MetricError
+from .protocol import Batch, Direction, Protocol, Scorer
 
 
 @dataclass
@@ -99,4 +100,38 @@ class FrechetDistance:
         return self.compute()
 
 
-__all__ = ["RealStats", "FrechetDistance"]
+class FrechetScorer(Scorer):
+    """The per-direction steps FID and FCD share: real statistics of the target domain (cached by the
+    session under ``backbone_key``), then the fakes accumulated against them. Subclasses set ``self.fd`` in
+    ``start`` and say what identifies their feature extractor."""
+
+    fd: FrechetDistance | None = None
+    protocol: Protocol
+    device: torch.device
+
+    def backbone_key(self) -> tuple[dict[str, Any], bool]:
+        """(key of the real-statistics cache, whether to persist them on disk)."""
+        raise NotImplementedError
+
+    def begin(self, d: Direction) -> None:
+        assert self.fd is not None
+        key, persist = self.backbone_key()
+        stats, source = self.session.real_stats(self.name, key, self.fd, d.real, self.protocol, self.device,
+                                                persist=persist)
+        self.info[d.name] = {"n_real": stats.n, "real_stats": source}
+        self.fd.begin(stats)
+
+    def update(self, d: Direction, batch: Batch) -> None:
+        assert self.fd is not None
+        self.fd.update(batch.uint8)
+
+    def end(self, d: Direction) -> float:
+        assert self.fd is not None
+        self.info[d.name]["n_fake"] = int(self.fd.metric.fake_features_num_samples)
+        return self.fd.compute()
+
+    def set_sizes(self) -> dict[str, Any]:
+        return {k: {d: v[k] for d, v in self.info.items()} for k in ("n_real", "n_fake", "real_stats")}
+
+
+__all__ = ["RealStats", "FrechetDistance", "FrechetScorer"]
