@@ -8,15 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from experiments.presets import BLOG_TRIALS
+
 from .figures import metric_curves, sample_comparison, training_curves
 from .load import AnalysisError, Study
 from .samples import direction_label, final_panels, image_size, run_config
 from .tables import compare_table, display_table, render, sort_table
 
-# the blog's own verdicts (SPEC §3), shown next to the measured numbers
-BLOG_VERDICTS = {1: "blurry, eyes vanish, no translation",
-                 2: "dog→cat plausible; cat→dog still looks like a cat",
-                 3: "cat→dog more natural; dog→cat as in trial 2"}
 GRID_NOTE = ("rows: the same validation inputs; columns: input | within-domain reconstruction | fixed style codes "
              "1..K (drawn once from the seed, identical across trials with the same seed) | one random style")
 
@@ -52,13 +50,14 @@ def make_blog(study: Study, out: Path, sort: str | None = None, ascending: bool 
 
     full = compare_table(study)
     table = full[full["trial"].isin(numbers)].copy()
-    table = sort_table(table, sort, ascending, study.directions) if sort else \
+    table = sort_table(table, sort, ascending, study) if sort else \
         table.sort_values("blog_trial").reset_index(drop=True)
     table = table.dropna(axis=1, how="all")  # columns only other trials have (e.g. fid) add nothing here
     res.table = table
     (out / "blog_table.csv").write_text(render(table, study, "csv"))
     disp = display_table(table, study)
-    disp.insert(1, "blog's verdict", [BLOG_VERDICTS.get(int(b), "") for b in table["blog_trial"]])
+    verdicts = {bt.number: bt.verdict for bt in BLOG_TRIALS}
+    disp.insert(1, "blog's verdict", [verdicts.get(int(b), "") for b in table["blog_trial"]])
     md = disp.to_markdown(index=False, disable_numparse=True) + "\n"
     (out / "blog_table.md").write_text(md)
     res.files += [out / "blog_table.md", out / "blog_table.csv"]
@@ -97,4 +96,4 @@ def make_blog(study: Study, out: Path, sort: str | None = None, ascending: bool 
     return res
 
 
-__all__ = ["make_blog", "blog_numbers", "BlogResult", "BLOG_VERDICTS"]
+__all__ = ["make_blog", "blog_numbers", "BlogResult"]

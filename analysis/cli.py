@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "compare":
         from .tables import EXTENSIONS, brief, compare_table, render, sort_table
 
-        table = sort_table(compare_table(study), args.sort, args.ascending, study.directions)
+        table = sort_table(compare_table(study), args.sort, args.ascending, study)
         if args.brief:
             table = brief(table)
         text = render(table, study, args.format)

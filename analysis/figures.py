@@ -21,7 +21,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .colours import STATUS_LINESTYLE, trial_colour  # noqa: E402
 from .load import Study  # noqa: E402
-from .metrics import DIRECTIONS, EVAL_METRICS, SWEPT_PARAMS, TRAINING_KEYS, unit  # noqa: E402
+from .metrics import training_keys  # noqa: E402
 from .samples import Panel, grid_shape  # noqa: E402
 
 P = ParamSpec("P")
@@ -80,7 +80,7 @@ def _curves(study: Study, numbers: Sequence[int], grid: list[list[str | None]], 
             ax.set_title(key)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel("training iteration")
-            ax.set_ylabel(unit(key))
+            ax.set_ylabel(study.catalog.unit(key))
             if not drawn:
                 ax.text(0.5, 0.5, "not logged by these trials", ha="center", va="center", transform=ax.transAxes,
                         color="0.4")
@@ -99,8 +99,7 @@ def _curves(study: Study, numbers: Sequence[int], grid: list[list[str | None]], 
 def metric_curves(study: Study, numbers: Sequence[int], path: Path, title: str | None = None) -> Path | None:
     """Evaluation metrics over iterations: one row per metric present, columns a2b / b2a / mean."""
     present = set(study.metric_keys())
-    grid = [[f"{m}/{d}" if f"{m}/{d}" in present else None for d in DIRECTIONS]
-            for m in EVAL_METRICS if any(f"{m}/{d}" in present for d in DIRECTIONS)]
+    grid = [[k if k in present else None for k in study.catalog.eval_keys(m)] for m in study.catalog.present(present)]
     if not grid:
         return None
     return _curves(study, numbers, grid, path, title or f"{study.name}: evaluation metrics per trial")
@@ -109,7 +108,7 @@ def metric_curves(study: Study, numbers: Sequence[int], path: Path, title: str |
 @_styled
 def training_curves(study: Study, numbers: Sequence[int], path: Path, title: str | None = None) -> Path | None:
     """Losses, learning rate and throughput over iterations, three panels per row."""
-    present = [k for k in TRAINING_KEYS if k in set(study.metric_keys())]
+    present = training_keys(study.metric_keys())
     if not present:
         return None
     grid = [present[i:i + 3] for i in range(0, len(present), 3)]
@@ -120,7 +119,7 @@ def training_curves(study: Study, numbers: Sequence[int], path: Path, title: str
 def parallel_coordinates(study: Study, table: pd.DataFrame, path: Path) -> Path | None:
     """Swept parameters -> objective(s), one polyline per trial with an objective; each axis scaled to its
     own min..max (labelled with the real values)."""
-    axes_cols = [c for c in SWEPT_PARAMS if table[c].notna().any()] + \
+    axes_cols = [c for c in study.param_names if c in table.columns and table[c].notna().any()] + \
         [c for c in study.objective_columns if c in table.columns]
     obj_cols = [c for c in study.objective_columns if c in table.columns]
     # complete trials only: a pruned trial's Optuna value is an intermediate score, not comparable
@@ -194,7 +193,7 @@ def importances(study: Study, path: Path) -> tuple[Path | None, str]:
         return None, f"Optuna could not compute parameter importances: {type(e).__name__}: {e}"
     if not any(imp for _, imp in results):
         return None, "not enough trials for parameter importances (no parameter varies across complete trials)"
-    fig, axes = plt.subplots(1, len(results), figsize=(5.2 * len(results), 0.5 * len(SWEPT_PARAMS) + 1.8),
+    fig, axes = plt.subplots(1, len(results), figsize=(5.2 * len(results), 0.5 * len(study.param_names) + 1.8),
                              squeeze=False)
     for ax, (name, imp) in zip(axes[0], results):
         names = list(imp)[::-1]

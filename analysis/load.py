@@ -17,10 +17,11 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from .metrics import SWEPT_PARAMS
+from experiments import contract as C
+from experiments.contract import DEFAULT_STORAGE, DEFAULT_TRACKING_URI
 
-DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
-DEFAULT_STORAGE = "mlruns/optuna.journal"
+from .metrics import Catalog
+
 HOW_TO_RUN = "start trials with `python experiments/sweep.py --study-name NAME --trials N` (--blog: the blog's trials)"
 
 # Optuna TrialState names / MLflow run statuses -> the table's status words
@@ -49,15 +50,9 @@ def using_tracking_uri(uri: str) -> Iterator[None]:
             mlflow.set_tracking_uri(old)
 
 
-def _sqlite_file(uri: str) -> Path | None:
-    if uri.startswith("sqlite:///"):
-        return Path(uri[len("sqlite:///"):])
-    return None
-
-
 def check_tracking_store(uri: str) -> None:
     """Refuse a SQLite store that does not exist: MLflow would silently create an empty one."""
-    path = _sqlite_file(uri)
+    path = C.sqlite_path(uri)
     if path is not None and not path.is_file():
         raise AnalysisError(f"no MLflow tracking store at {path} (tracking URI {uri}); run a study first "
                             f"({HOW_TO_RUN}), or pass --tracking-uri")
@@ -69,9 +64,11 @@ def open_optuna_study(storage: str, name: str) -> tuple[Any, str | None]:
     A missing storage is not fatal: the MLflow side still carries states, params and metrics."""
     import optuna
 
+    from experiments.storage import open_journal
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if "://" in storage:
-        path = _sqlite_file(storage)
+    if C.is_url(storage):
+        path = C.sqlite_path(storage)
         if path is not None and not path.is_file():
             return None, f"Optuna storage {storage} not found; trial states and objectives come from MLflow tags"
         st: Any = storage
@@ -80,10 +77,7 @@ def open_optuna_study(storage: str, name: str) -> tuple[Any, str | None]:
         if not path.is_file():
             return None, (f"Optuna storage {path} not found; trial states and objectives come from MLflow tags "
                           "(pass --storage)")
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
-        st = JournalStorage(JournalFileBackend(str(path)))
+        st = open_journal(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -116,7 +110,8 @@ class Study:
 
     ``runs``: the trial runs' ``search_runs`` rows, indexed by trial number. ``trials``: one row per trial
     (Optuna's trials joined with the MLflow runs): number, run_id, run_name, status, blog_trial, the swept
-    params, objective value(s), fail_reason. ``notes``: what could not be read, for the user to see.
+    params (``param_names``), objective value(s), fail_reason. ``catalog``: the evaluation metrics and their
+    directions, as the study stored them. ``notes``: what could not be read, for the user to see.
     """
 
     name: str
@@ -128,6 +123,9 @@ class Study:
     runs: pd.DataFrame
     optuna: Any
     trials: pd.DataFrame
+    param_names: list[str] = field(default_factory=list)
+    int_params: set[str] = field(default_factory=set)
+    catalog: Catalog = field(default_factory=Catalog)
     notes: list[str] = field(default_factory=list)
     _hist: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict, repr=False)
 
@@ -141,7 +139,7 @@ class Study:
         """'minimize' / 'maximize' per objective (Optuna's, else the parent run's tag)."""
         if self.optuna is not None:
             return [d.name.lower() for d in self.optuna.directions]
-        tag = (self.parent or {}).get("tags.optuna.directions")
+        tag = (self.parent or {}).get(f"tags.{C.TAG_DIRECTIONS}")
         return [d.strip().lower() for d in str(tag).split(",")] if _str_or_none(tag) else ["minimize"]
 
     @cached_property
@@ -149,8 +147,8 @@ class Study:
         """The metric key(s) each objective reports (study user attr, else the parent's tag)."""
         raw = None
         if self.optuna is not None:
-            raw = self.optuna.user_attrs.get("objective")
-        raw = raw or _str_or_none((self.parent or {}).get("tags.optuna.objective"))
+            raw = self.optuna.user_attrs.get(C.ATTR_OBJECTIVE)
+        raw = raw or _str_or_none((self.parent or {}).get(f"tags.{C.TAG_OBJECTIVE}"))
         keys = [k.strip() for k in str(raw).split(",")] if raw else []
         return keys if len(keys) == len(self.directions) else keys + [""] * (len(self.directions) - len(keys))
 
@@ -160,8 +158,7 @@ class Study:
 
     @property
     def objective_columns(self) -> list[str]:
-        return ["objective"] if not self.is_multi_objective else [f"objective_{i}" for i in
-                                                                   range(len(self.directions))]
+        return C.objective_keys(len(self.directions))
 
     def label(self, number: int) -> str:
         """'2 (blog trial 1)' for the seed blog's presets, else '5'."""
@@ -214,12 +211,12 @@ def _has(runs: pd.DataFrame, number: int, col: str) -> bool:
 def _search(experiment_id: str, role: str) -> pd.DataFrame:
     import mlflow
 
-    return mlflow.search_runs(experiment_ids=[experiment_id], filter_string=f"tags.`munit.role` = '{role}'",
+    return mlflow.search_runs(experiment_ids=[experiment_id], filter_string=f"tags.`{C.TAG_ROLE}` = '{role}'",
                               output_format="pandas")
 
 
 def _state_from_run(row: pd.Series) -> str:
-    tag = _str_or_none(row.get("tags.optuna.state"))
+    tag = _str_or_none(row.get(f"tags.{C.TAG_STATE}"))
     if tag and tag.upper() in _STATE_WORDS:
         return _STATE_WORDS[tag.upper()]
     return _RUN_STATUS_WORDS.get(str(row.get("status")), str(row.get("status")).lower())
@@ -250,33 +247,34 @@ def load_study(name: str, tracking_uri: str = DEFAULT_TRACKING_URI, storage: str
 
     notes: list[str] = []
     with using_tracking_uri(tracking_uri):
-        parents = _search(exp.experiment_id, "study")
-        runs = _search(exp.experiment_id, "trial")
+        parents = _search(exp.experiment_id, C.ROLE_STUDY)
+        runs = _search(exp.experiment_id, C.ROLE_TRIAL)
 
+    study_col, number_col = f"tags.{C.TAG_STUDY}", f"tags.{C.TAG_TRIAL_NUMBER}"
     parent = None
     if len(parents):
-        if "tags.optuna.study_name" in parents.columns:
-            same = parents[parents["tags.optuna.study_name"].fillna(name) == name]
+        if study_col in parents.columns:
+            same = parents[parents[study_col].fillna(name) == name]
             parents = same if len(same) else parents
         parent = parents.sort_values("start_time").iloc[0].to_dict()
     else:
-        notes.append(f"no parent run (tag munit.role=study) in experiment {name!r}")
+        notes.append(f"no parent run (tag {C.TAG_ROLE}={C.ROLE_STUDY}) in experiment {name!r}")
 
     study, why = open_optuna_study(storage, name)
     if why:
         notes.append(why)
     opt_trials = study.get_trials(deepcopy=False) if study is not None else []
-    linked = {t.user_attrs.get("mlflow_run_id") for t in opt_trials} - {None}
+    linked = {t.user_attrs.get(C.ATTR_RUN_ID) for t in opt_trials} - {None}
 
     # trial runs of this study, one per trial number
-    if len(runs) and "tags.optuna.study_name" in runs.columns:
-        runs = runs[runs["tags.optuna.study_name"].fillna(name) == name]
+    if len(runs) and study_col in runs.columns:
+        runs = runs[runs[study_col].fillna(name) == name]
     if len(runs):
-        if "tags.optuna.trial_number" not in runs.columns:
-            runs = runs.assign(**{"tags.optuna.trial_number": None})
-        nums = pd.to_numeric(runs["tags.optuna.trial_number"], errors="coerce")
+        if number_col not in runs.columns:
+            runs = runs.assign(**{number_col: None})
+        nums = pd.to_numeric(runs[number_col], errors="coerce")
         if nums.isna().any():
-            notes.append(f"{int(nums.isna().sum())} trial run(s) without tag optuna.trial_number were ignored")
+            notes.append(f"{int(nums.isna().sum())} trial run(s) without tag {C.TAG_TRIAL_NUMBER} were ignored")
         runs = runs.assign(_number=nums, _linked=runs["run_id"].isin(linked)).dropna(subset=["_number"])
         runs = runs.sort_values(["_number", "_linked", "start_time"]).drop_duplicates("_number", keep="last")
         runs.index = runs.pop("_number").astype(int)
@@ -288,18 +286,46 @@ def load_study(name: str, tracking_uri: str = DEFAULT_TRACKING_URI, storage: str
     if study is not None:
         n_obj = len(study.directions)
     else:
-        tag = _str_or_none((parent or {}).get("tags.optuna.directions"))
+        tag = _str_or_none((parent or {}).get(f"tags.{C.TAG_DIRECTIONS}"))
         n_obj = len(tag.split(",")) if tag else 1
-    trials = _join_trials(runs, opt_trials, n_obj)
+    names, ints = _params(study, opt_trials, parent, runs)
+    trials = _join_trials(runs, opt_trials, n_obj, names)
     if not len(trials) and not allow_empty:
         raise AnalysisError(f"study {name!r} is empty: experiment {name!r} exists but has no trial runs "
-                            f"(tag munit.role=trial) and no Optuna trials; {HOW_TO_RUN}")
+                            f"(tag {C.TAG_ROLE}={C.ROLE_TRIAL}) and no Optuna trials; {HOW_TO_RUN}")
+    logged = [c[len("metrics."):] for c in runs.columns if c.startswith("metrics.")]
+    catalog = Catalog.build(study.user_attrs.get(C.ATTR_METRICS) if study is not None else None, logged)
     return Study(name=name, tracking_uri=tracking_uri, storage=storage, client=client, experiment=exp,
-                 parent=parent, runs=runs, optuna=study, trials=trials, notes=notes)
+                 parent=parent, runs=runs, optuna=study, trials=trials, param_names=names, int_params=ints,
+                 catalog=catalog, notes=notes)
+
+
+def _params(study: Any, opt_trials: list[Any], parent: dict[str, Any] | None, runs: pd.DataFrame
+            ) -> tuple[list[str], set[str]]:
+    """The swept parameters, in the study's order, and which are integers: the search space the study stored,
+    else the Optuna trials' params, else the parent run's ``space.<name>`` params."""
+    from experiments.space import SearchSpace
+
+    space = ((study.user_attrs.get(C.ATTR_SETTINGS) or {}).get("space") if study is not None else None)
+    if space:
+        try:
+            s = SearchSpace.from_dict(space)
+            return s.names, {n for n, p in s.params.items() if p.is_int}
+        except Exception:  # noqa: BLE001 -- a space stored by another version: fall back to the trials
+            pass
+    names: dict[str, None] = {}
+    for t in opt_trials:
+        names.update(dict.fromkeys(t.params or t.system_attrs.get("fixed_params") or {}))
+    if not names and parent:
+        prefix = f"params.{C.SPACE_PARAM_PREFIX}"
+        names.update(dict.fromkeys(k[len(prefix):] for k in parent if k.startswith(prefix)))
+    ints = {n for n in names if any(n in t.params for t in opt_trials)
+            and all(isinstance(t.params[n], int) for t in opt_trials if n in t.params)}
+    return list(names), ints
 
 
 
-def _join_trials(runs: pd.DataFrame, opt_trials: list[Any], n_obj: int) -> pd.DataFrame:
+def _join_trials(runs: pd.DataFrame, opt_trials: list[Any], n_obj: int, param_names: list[str]) -> pd.DataFrame:
     """One row per trial number: Optuna's view where it exists, the MLflow tags/params otherwise."""
     by_number = {t.number: t for t in opt_trials}
     rows = []
@@ -308,36 +334,34 @@ def _join_trials(runs: pd.DataFrame, opt_trials: list[Any], n_obj: int) -> pd.Da
         r = runs.loc[number] if number in runs.index else None
         row: dict[str, Any] = {"number": number,
                                "run_id": _str_or_none(r["run_id"]) if r is not None else
-                               (t.user_attrs.get("mlflow_run_id") if t is not None else None),
-                               "run_name": _str_or_none(r.get("tags.mlflow.runName")) if r is not None else None}
+                               (t.user_attrs.get(C.ATTR_RUN_ID) if t is not None else None),
+                               "run_name": _str_or_none(r.get(f"tags.{C.TAG_RUN_NAME}")) if r is not None else None}
         row["status"] = _STATE_WORDS.get(t.state.name, t.state.name.lower()) if t is not None else _state_from_run(r)
-        blog = t.user_attrs.get("blog_trial") if t is not None else None
+        blog = t.user_attrs.get(C.ATTR_BLOG) if t is not None else None
         if blog is None and r is not None:
-            blog = _str_or_none(r.get("tags.munit.blog_trial"))
+            blog = _str_or_none(r.get(f"tags.{C.TAG_BLOG}"))
         row["blog_trial"] = int(blog) if blog not in (None, "") else pd.NA
         # a trial still waiting in the queue (enqueue_trial) has its params in system_attrs["fixed_params"]
         params = (t.params or t.system_attrs.get("fixed_params") or {}) if t is not None else {}
-        for p in SWEPT_PARAMS:
+        for p in param_names:
             v = params.get(p)
             row[p] = float(v) if v is not None else (_num(r.get(f"params.{p}")) if r is not None else math.nan)
         if t is not None:
             values = list(t.values or [])
         elif row["status"] == "complete":  # no Optuna: what MLflow logged as the objective (complete runs only)
-            keys = ["objective"] if n_obj == 1 else [f"objective_{i}" for i in range(n_obj)]
-            values = [_num(r.get(f"metrics.{k}")) for k in keys]
+            values = [_num(r.get(f"metrics.{k}")) for k in C.objective_keys(n_obj)]
         else:
             values = []
-        for i in range(n_obj):
-            col = "objective" if n_obj == 1 else f"objective_{i}"
+        for i, col in enumerate(C.objective_keys(n_obj)):
             row[col] = float(values[i]) if i < len(values) and values[i] is not None else math.nan
-        reason = t.user_attrs.get("fail_reason") if t is not None else None
+        reason = t.user_attrs.get(C.ATTR_FAIL_REASON) if t is not None else None
         if reason is None and r is not None:
-            reason = _str_or_none(r.get("tags.munit.fail_reason"))
+            reason = _str_or_none(r.get(f"tags.{C.TAG_FAIL_REASON}"))
         row["fail_reason"] = reason
         rows.append(row)
     df = pd.DataFrame(rows)
     if not len(df):
-        return pd.DataFrame(columns=["number", "run_id", "run_name", "status", "blog_trial", *SWEPT_PARAMS,
+        return pd.DataFrame(columns=["number", "run_id", "run_name", "status", "blog_trial", *param_names,
                                      "objective", "fail_reason"]).set_index("number")
     df["blog_trial"] = df["blog_trial"].astype("Int64")
     return df.set_index("number", drop=False).rename_axis(None)

@@ -11,6 +11,8 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
+from experiments import contract as C
+
 from .figures import importances, metric_curves, parallel_coordinates, pareto_front, sample_comparison, \
     training_curves
 from .load import Study
@@ -42,8 +44,9 @@ _TEMPLATE = jinja2.Template("""<!DOCTYPE html>
 {% endfor %}</dl>
 {% if notes %}<h2>Notes</h2><ul>{% for n in notes %}<li class="note">{{ n }}</li>{% endfor %}</ul>{% endif %}
 <h2>Trials</h2>
-<p>One row per trial; best = best value over the run's evaluations (min for fid/fcd/content, max for acc/lpips),
-final = the last logged value; — = not logged (e.g. pruned or failed before that evaluation).</p>
+<p>One row per trial; best = best value over the run's evaluations (by each metric's direction: ↓ lower is
+better, ↑ higher), final = the last logged value; — = not logged (e.g. pruned or failed before that
+evaluation).</p>
 <div class="scroll">{{ table_html }}</div>
 {% for s in sections %}
 <h2>{{ s.title }}</h2>
@@ -104,7 +107,7 @@ def make_report(study: Study, out: Path, sort: str | None = None, ascending: boo
                 log_to_mlflow: bool = True) -> ReportResult:
     """Write ``report.html`` + PNGs + ``trials.{csv,md}`` into ``out`` and log them to the parent run."""
     out.mkdir(parents=True, exist_ok=True)
-    table = sort_table(compare_table(study), sort, ascending, study.directions)
+    table = sort_table(compare_table(study), sort, ascending, study)
     numbers = [int(n) for n in study.trials.index]
     files: list[Path] = []
     (out / "trials.csv").write_text(render(table, study, "csv"))
@@ -174,7 +177,7 @@ def make_report(study: Study, out: Path, sort: str | None = None, ascending: boo
                 study.client.log_artifact(study.parent_run_id, str(f), REPORT_ARTIFACT_DIR)
             res.logged_to = study.parent_run_id
         else:
-            res.notes.append("no parent run (tag munit.role=study): the report was not logged to MLflow")
+            res.notes.append(f"no parent run (tag {C.TAG_ROLE}={C.ROLE_STUDY}): the report was not logged to MLflow")
     return res
 
 

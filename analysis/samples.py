@@ -19,6 +19,9 @@ from typing import Any, Iterator
 import pandas as pd
 from PIL import Image
 
+from experiments import contract as C
+from munit.checkpoint import RunFolder
+
 from .load import Study
 
 _NAME = re.compile(r"^(?P<key>.+?)[+%]step[+%](?P<step>-?\d+)[+%]timestamp[+%](?P<ts>\d+)[+%](?P<uuid>[^+%.]+)"
@@ -98,10 +101,11 @@ def final_panels(study: Study, numbers: list[int], direction: str,
     panels, notes = [], []
     for n in numbers:
         run_id = study.run_id(n)
-        got = final_image(study, run_id, f"samples/{direction}") if run_id else None
+        key = C.SAMPLE_KEY.format(direction=direction)
+        got = final_image(study, run_id, key) if run_id else None
         if got is None:
             status = study.trials.at[n, "status"] if n in study.trials.index else "absent"
-            why = (missing or {}).get(n) or f"no samples/{direction} logged ({status})"
+            why = (missing or {}).get(n) or f"no {key} logged ({status})"
             panels.append(Panel(n, study.label(n), None, missing=why))
             notes.append(f"trial {study.label(n)}: {why}")
         else:
@@ -128,7 +132,7 @@ def run_config(study: Study, run_id: str) -> dict[str, Any] | None:
     """The run's ``config.json`` artifact (full model/train/loss/data config), or None."""
     try:
         with tempfile.TemporaryDirectory() as tmp, _quiet_downloads():
-            return json.loads(Path(study.client.download_artifacts(run_id, "config.json", tmp)).read_text())
+            return json.loads(Path(study.client.download_artifacts(run_id, RunFolder.CONFIG, tmp)).read_text())
     except Exception:
         return None
 

@@ -1,8 +1,9 @@
 """The comparison table: one row per trial, built from :class:`~analysis.load.Study` (MLflow + Optuna values as
 stored) and rendered as markdown, csv, latex or html.
 
-Per evaluation key (``fid/a2b`` ...): ``best`` is the min (fid, fcd, content) or max (acc, lpips) over the
-run's metric history, ``final`` is MLflow's latest value. Only metrics that some run logged get columns.
+Per evaluation key (``fid/a2b`` ...): ``best`` is the best value over the run's metric history (min or max, by
+the metric's direction as the study stored it), ``final`` is MLflow's latest value. Only metrics that some run
+logged get columns; which metrics exist and their order come from the study (:class:`analysis.metrics.Catalog`).
 """
 from __future__ import annotations
 
@@ -11,31 +12,41 @@ from typing import Iterable
 
 import pandas as pd
 
+from experiments import contract as C
+
 from .load import AnalysisError, Study
-from .metrics import DIRECTIONS, EVAL_METRICS, INT_PARAMS, SWEPT_PARAMS, higher_is_better
 
 FORMATS = ("markdown", "csv", "latex", "html")
 EXTENSIONS = {"markdown": "md", "csv": "csv", "latex": "tex", "html": "html"}
 MISSING = "—"
-INT_COLUMNS = frozenset({"trial", "iters", "blog_trial", *INT_PARAMS})
+INT_COLUMNS = frozenset({"trial", "iters", "blog_trial"})
 
 
 def eval_columns(study: Study) -> list[str]:
-    """Evaluation keys present in some run, in table order (fid, fcd, lpips, acc, content x a2b, b2a, mean)."""
+    """Evaluation keys present in some run, in the catalog's order (metric x a2b, b2a, mean)."""
     present = set(study.metric_keys())
-    return [f"{m}/{d}" for m in EVAL_METRICS for d in DIRECTIONS if f"{m}/{d}" in present]
+    return [k for m in study.catalog.present(present) for k in study.catalog.eval_keys(m) if k in present]
+
+
+def extra_columns(study: Study) -> list[str]:
+    """Further keys of the present metrics (e.g. ``acc/classifier_val``), shown with their final value."""
+    present = set(study.metric_keys())
+    return [k for m in study.catalog.present(present) for k in study.catalog.extra_keys(m) if k in present]
 
 
 def _best(study: Study, number: int, key: str) -> float:
     h = study.trial_history(number, key)
     if not len(h):
         return math.nan
-    return float(h["value"].max() if higher_is_better(key) else h["value"].min())
+    hib = study.catalog.higher_is_better(key)
+    if hib is None:  # a metric whose direction nobody recorded: no "best", the final value stands
+        return float(h["value"].iloc[-1])
+    return float(h["value"].max() if hib else h["value"].min())
 
 
 def _iters(study: Study, number: int) -> float:
     """``iters_reached`` as logged at the end; a run that died before logging it: the last logged step."""
-    v = study.final(number, "iters_reached")
+    v = study.final(number, C.ITERS_REACHED)
     if not math.isnan(v):
         return v
     steps = [study.trial_history(number, k)["step"].max() for k in ("loss/g", "loss/d")]
@@ -51,19 +62,18 @@ def _mean_history(study: Study, number: int, key: str) -> float:
 def compare_table(study: Study) -> pd.DataFrame:
     """One row per trial (numeric; NaN where a run has no value). Column ``trial`` is the Optuna number,
     ``blog_trial`` 1-3 for the seed blog's presets."""
-    keys = eval_columns(study)
-    present = set(study.metric_keys())
+    keys, extras = eval_columns(study), extra_columns(study)
     rows = []
     for number, t in study.trials.iterrows():
         row: dict[str, object] = {"trial": int(number), "blog_trial": t["blog_trial"], "status": t["status"]}
-        row.update({p: t[p] for p in SWEPT_PARAMS})
+        row.update({p: t[p] for p in study.param_names})
         row["iters"] = _iters(study, number)
         for k in keys:
             row[f"{k} best"] = _best(study, number, k)
             row[f"{k} final"] = study.final(number, k)
-        if "acc/classifier_val" in present:
-            row["acc/classifier_val"] = study.final(number, "acc/classifier_val")
-        row["wall_s"] = study.final(number, "wall_s")
+        for k in extras:
+            row[k] = study.final(number, k)
+        row["wall_s"] = study.final(number, C.WALL_S)
         row["it_per_s"] = _mean_history(study, number, "it_per_s")
         for c in study.objective_columns:
             row[c] = t.get(c, math.nan)
@@ -85,19 +95,18 @@ def resolve_sort(df: pd.DataFrame, key: str) -> str:
     raise AnalysisError(f"cannot sort by {key!r}: no such column; choose one of {', '.join(sortable)}")
 
 
-def sort_table(df: pd.DataFrame, key: str | None, ascending: bool | None = None,
-               directions: Iterable[str] = ()) -> pd.DataFrame:
+def sort_table(df: pd.DataFrame, key: str | None, ascending: bool | None, study: Study) -> pd.DataFrame:
     """Sort by ``key`` (see :func:`resolve_sort`); by default the better values first, gaps last."""
     if not key:
         return df.sort_values("trial", kind="stable").reset_index(drop=True)
     col = resolve_sort(df, key)
     if ascending is None:
-        dirs = list(directions)
-        if col.startswith("objective"):
-            i = int(col.split("_")[1]) if "_" in col else 0
+        dirs = list(study.directions)
+        if col in study.objective_columns:
+            i = study.objective_columns.index(col)
             ascending = (dirs[i] if i < len(dirs) else "minimize") == "minimize"
         else:
-            hib = higher_is_better(col)
+            hib = study.catalog.higher_is_better(col)
             ascending = not hib if hib is not None else True
     return df.sort_values([col, "trial"], ascending=[ascending, True], na_position="last",
                           kind="stable").reset_index(drop=True)
@@ -108,15 +117,15 @@ def brief(df: pd.DataFrame) -> pd.DataFrame:
     return df[[c for c in df.columns if not any(f"/{d} " in c for d in ("a2b", "b2a"))]]
 
 
-def fmt_number(v: object, column: str = "") -> str:
-    """Four significant digits without scientific notation for readable magnitudes; counts and whole-number
-    parameters as integers."""
+def fmt_number(v: object, column: str = "", params: Iterable[str] = (), int_params: Iterable[str] = ()) -> str:
+    """Four significant digits without scientific notation for readable magnitudes; counts, integer parameters
+    and whole-number parameter values as integers."""
     if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
         return MISSING
     if isinstance(v, str):
         return v
     x = float(v)  # type: ignore[arg-type]
-    if column in INT_COLUMNS or (column in SWEPT_PARAMS and x.is_integer()):
+    if column in INT_COLUMNS or column in set(int_params) or (column in set(params) and x.is_integer()):
         return f"{int(round(x))}"
     if x == 0:
         return "0"
@@ -132,7 +141,7 @@ def display_table(df: pd.DataFrame, study: Study) -> pd.DataFrame:
     for c in df.columns:
         if c in ("trial", "blog_trial"):
             continue
-        out[c] = [fmt_number(v, c) for v in df[c]]
+        out[c] = [fmt_number(v, c, study.param_names, study.int_params) for v in df[c]]
     return out
 
 
@@ -151,5 +160,5 @@ def render(df: pd.DataFrame, study: Study, fmt: str) -> str:
     return disp.to_html(index=False, border=0, classes="trials", escape=True)
 
 
-__all__ = ["compare_table", "brief", "sort_table", "render", "display_table", "eval_columns", "fmt_number", "FORMATS",
-           "EXTENSIONS", "MISSING"]
+__all__ = ["compare_table", "brief", "sort_table", "render", "display_table", "eval_columns", "extra_columns",
+           "fmt_number", "FORMATS", "EXTENSIONS", "MISSING"]

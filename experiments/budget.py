@@ -17,12 +17,12 @@ from typing import Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-SKIPPED_ATTR = "skipped"
+from .contract import ATTR_RETRY_HISTORY, ATTR_SKIPPED
 
 
 def retried_numbers(trials: Sequence[FrozenTrial]) -> set[int]:
     """Numbers of the trials that have been replaced by a retry."""
-    return {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+    return {n for t in trials for n in t.system_attrs.get(ATTR_RETRY_HISTORY, ())}
 
 
 def counted(trials: Sequence[FrozenTrial], waiting: bool = False) -> list[FrozenTrial]:
@@ -30,7 +30,7 @@ def counted(trials: Sequence[FrozenTrial], waiting: bool = False) -> list[Frozen
     gone = retried_numbers(trials)
     return [t for t in trials
             if (waiting or t.state != TrialState.WAITING) and t.number not in gone
-            and not t.user_attrs.get(SKIPPED_ATTR)]
+            and not t.user_attrs.get(ATTR_SKIPPED)]
 
 
 class TrialBudget:
@@ -57,4 +57,4 @@ class TrialBudget:
             study.stop()
 
 
-__all__ = ["SKIPPED_ATTR", "retried_numbers", "counted", "TrialBudget"]
+__all__ = ["retried_numbers", "counted", "TrialBudget"]

@@ -1,5 +1,6 @@
-"""One Optuna trial = one MUNIT training run: draw the loss weights and StepLR step, train with the trainer's
-callbacks wired to MLflow and Optuna, and return the objective measured at the last evaluation.
+"""One Optuna trial = one MUNIT training run: draw the swept parameters, write them into the study's base configs
+(the search space says which field each one sets), train with the trainer's callbacks wired to MLflow and
+Optuna, and return the objective measured at the last evaluation.
 
 Outcomes (Optuna state / MLflow status / ``fail_reason``):
 * finished            -> COMPLETE / FINISHED
@@ -14,7 +15,7 @@ A study never stops because one trial failed: ``study.optimize(catch=(Exception,
 """
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
 import math
 import shutil
@@ -28,29 +29,17 @@ import optuna
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
-from munit.config import LossWeights, TrainConfig, model_preset
-from munit.metrics import METRICS
-from munit.trainer import NonFiniteLossError, Trainer
+from munit.checkpoint import RunFolder
+from munit.trainer import NonFiniteLossError, StopReason, Trainer
 
-from .budget import SKIPPED_ATTR, TrialBudget, counted
-from .recovery import WORKER_ATTR, TrialRecovery, checkpoint_in, resume_source, worker_id
+from . import contract as C
+from .budget import TrialBudget, counted
 from .settings import StudySettings
 from .space import SearchSpace
 from .tracking import TrialLogger, create_trial_run, end_run, log_trial_files
+from .workers import TrialRecovery, resume_source, worker_id
 
 log = logging.getLogger(__name__)
-
-
-def direction(key: str) -> str:
-    """"maximize" for metrics where higher is better (acc, lpips), else "minimize" (fid, fcd, content)."""
-    name = key.split("/")[0]
-    if name not in METRICS:
-        raise KeyError(f"unknown metric {name!r} in objective {key!r}; choose from {', '.join(METRICS)}")
-    return "maximize" if METRICS[name].higher_is_better else "minimize"
-
-
-def run_name(number: int, blog: Any = None) -> str:
-    return f"trial-{number:03d}" + (f"-blog{blog}" if blog else "")
 
 
 @dataclass
@@ -77,21 +66,27 @@ class Objective:
     # ------------------------------------------------------------------ the trial
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         n_obj = len(self.ctx.settings.objective)
-        blog = trial.user_attrs.get("blog_trial")
+        blog = trial.user_attrs.get(C.ATTR_BLOG)
         skip = self._skip_reason(trial.study, trial, blog)
         if skip:
-            trial.set_user_attr(SKIPPED_ATTR, True)
-            trial.set_user_attr("fail_reason", skip)
+            trial.set_user_attr(C.ATTR_SKIPPED, True)
+            trial.set_user_attr(C.ATTR_FAIL_REASON, skip)
             log.warning("trial %d not run: %s", trial.number, skip)
             # NaN closes the trial as FAIL without a traceback in the log; it never reaches the sampler
             return float("nan") if n_obj == 1 else [float("nan")] * n_obj
-        trial.set_user_attr(WORKER_ATTR, worker_id())
+        trial.set_user_attr(C.ATTR_WORKER, worker_id())
         params = self.ctx.space.suggest(trial)
-        out_dir, source = self._folder(trial)
-        run_id = self._start_run(trial, params, blog, source)
-        return self._train(trial, params, out_dir, run_id)
+        folder, source = self._folder(trial)
+        configs = self.configs(params)
+        run_id = self._start_run(trial, params, configs, blog, source)
+        return self._train(trial, configs, folder, run_id)
 
-    def _folder(self, trial: optuna.Trial) -> tuple[Path, int | None]:
+    def configs(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The trial's configs: the study's base configs with each parameter written where the space says."""
+        base = self.ctx.settings.configs(self.ctx.device, self.ctx.progress)
+        return self.ctx.space.apply(params, base)
+
+    def _folder(self, trial: optuna.Trial) -> tuple[RunFolder, int | None]:
         """The trial's run folder; for a retry, a copy of the dead trial's (its checkpoint to resume from)."""
         trials_dir = self.ctx.trials_dir
         out_dir = trials_dir / str(trial.number)
@@ -99,61 +94,68 @@ class Objective:
             log.warning("trial %d: removing the stale folder %s", trial.number, out_dir)
             shutil.rmtree(out_dir)
         source = resume_source(trial.study, trial)
-        if source is not None and checkpoint_in(trials_dir / str(source)):
+        if source is not None and RunFolder(trials_dir / str(source)).has_checkpoint():
             shutil.copytree(trials_dir / str(source), out_dir)
             (out_dir / "error.txt").unlink(missing_ok=True)
-        return out_dir, source
+        return RunFolder(out_dir), source
 
-    def _start_run(self, trial: optuna.Trial, params: dict[str, Any], blog: Any, source: int | None) -> str:
+    def _start_run(self, trial: optuna.Trial, params: dict[str, Any], configs: dict[str, Any], blog: Any,
+                   source: int | None) -> str:
         ctx, s = self.ctx, self.ctx.settings
-        tags = {"optuna.study_name": trial.study.study_name, "optuna.trial_number": str(trial.number),
-                "optuna.trial_id": str(trial._trial_id), "munit.worker": worker_id()}
+        tags = {C.TAG_STUDY: trial.study.study_name, C.TAG_TRIAL_NUMBER: str(trial.number),
+                C.TAG_TRIAL_ID: str(trial._trial_id), C.TAG_WORKER: worker_id()}
         if blog:
-            tags["munit.blog_trial"] = str(blog)
+            tags[C.TAG_BLOG] = str(blog)
         if source is not None:
-            tags["munit.retry_of"] = str(source)
-        run_params = {**params, "lambda_gan": 1.0, "preset": s.preset, "image_size": s.image_size, "iters": s.iters,
-                      "batch_size": s.batch_size, "lr": s.lr, "seed": s.seed, "data": s.data,
-                      "precision": s.precision, "scale": s.scale, "epoch_iters": s.epoch_iters}
-        run_id = create_trial_run(ctx.client, ctx.experiment_id, ctx.parent_run_id, run_name(trial.number, blog),
+            tags[C.TAG_RETRY_OF] = str(source)
+        run_params: dict[str, Any] = dict(params)
+        # every loss weight the trial trains with, as lambda_<name> (the swept ones are already there by name)
+        swept = {p.sets for p in ctx.space.params.values()}
+        for f in dataclasses.fields(configs["weights"]):
+            if f"weights.{f.name}" not in swept:
+                run_params.setdefault(f"lambda_{f.name}", getattr(configs["weights"], f.name))
+        run_params.update({"preset": s.preset, "image_size": s.image_size, "iters": s.iters,
+                           "batch_size": s.batch_size, "lr": configs["train"].lr, "seed": s.seed, "data": s.data,
+                           "precision": s.precision, "scale": s.scale, "epoch_iters": s.epoch_iters})
+        run_id = create_trial_run(ctx.client, ctx.experiment_id, ctx.parent_run_id, C.run_name(trial.number, blog),
                                   tags, run_params)
-        trial.set_user_attr("mlflow_run_id", run_id)
+        trial.set_user_attr(C.ATTR_RUN_ID, run_id)
         return run_id
 
-    def _train(self, trial: optuna.Trial, params: dict[str, Any], out_dir: Path, run_id: str
+    def _train(self, trial: optuna.Trial, configs: dict[str, Any], folder: RunFolder, run_id: str
                ) -> float | list[float]:
         """Train, then close the trial with the outcome (see the module docstring)."""
         objective = self.ctx.settings.objective
-        logger = TrialLogger(self.ctx.client, run_id, trial, objective, self.ctx.evaluator)
+        logger = TrialLogger(self.ctx.client, run_id, trial, objective)
         t0 = time.perf_counter()
         trainer = None
         try:
-            trainer = self._trainer(params, out_dir, logger, resume=checkpoint_in(out_dir) is not None)
+            trainer = self._trainer(configs, folder.root, logger, resume=folder.has_checkpoint())
             if trainer.step:
-                self._replay(trainer, out_dir, run_id, trial)
+                self._replay(trainer, folder, run_id, trial)
             result = trainer.fit()
         except KeyboardInterrupt:
             reason = f"interrupted at iteration {trainer.step if trainer is not None else 0}"
-            self._close(trial, run_id, out_dir, "FAIL", reason, t0, trainer, checkpoint=False)
+            self._close(trial, run_id, folder, "FAIL", reason, t0, trainer, checkpoint=False)
             self.ctx.recovery.queue_retry(trial.study, _frozen(trial.study, trial.number))
             raise
         except Exception as e:
             reason = str(e) if isinstance(e, NonFiniteLossError) else f"{type(e).__name__}: {e}"
-            out_dir.mkdir(parents=True, exist_ok=True)
-            (out_dir / "error.txt").write_text(traceback.format_exc())
-            self._close(trial, run_id, out_dir, "FAIL", reason, t0, trainer, checkpoint=False)
+            folder.root.mkdir(parents=True, exist_ok=True)
+            (folder.root / "error.txt").write_text(traceback.format_exc())
+            self._close(trial, run_id, folder, "FAIL", reason, t0, trainer, checkpoint=False)
             raise
-        if result.stopped.startswith("should_stop"):
-            reason = logger.prune_reason or result.stopped
-            self._close(trial, run_id, out_dir, "PRUNED", reason, t0, trainer)
+        if result.stopped is StopReason.STOPPED:
+            reason = logger.prune_reason or result.stop_detail
+            self._close(trial, run_id, folder, "PRUNED", reason, t0, trainer)
             raise optuna.TrialPruned(reason)
         values = [result.last_metrics.get(k, float("nan")) for k in objective]
         bad = [k for k, v in zip(objective, values) if not math.isfinite(v)]
         if bad:
             reason = f"objective {', '.join(bad)} is not a finite number at the end of training"
-            self._close(trial, run_id, out_dir, "FAIL", reason, t0, trainer)
+            self._close(trial, run_id, folder, "FAIL", reason, t0, trainer)
             raise ValueError(reason)
-        self._close(trial, run_id, out_dir, "COMPLETE", None, t0, trainer)
+        self._close(trial, run_id, folder, "COMPLETE", None, t0, trainer)
         return values[0] if len(values) == 1 else values
 
     # ------------------------------------------------------------------ helpers
@@ -163,57 +165,45 @@ class Objective:
                     "slot)")
         if blog:
             twins = [t.number for t in counted(study.get_trials(deepcopy=False), waiting=True)
-                     if t.user_attrs.get("blog_trial") == blog and t.number < trial.number]
+                     if t.user_attrs.get(C.ATTR_BLOG) == blog and t.number < trial.number]
             if twins:
                 return f"blog trial {blog} is already trial {twins[0]} (enqueued twice by workers starting together)"
         return None
 
-    def _trainer(self, params: dict[str, Any], out_dir: Path, logger: TrialLogger, resume: bool) -> Trainer:
-        s = self.ctx.settings
-        weights = LossWeights(gan=1.0, x=params["lambda_x"], s=params["lambda_s"], c=params["lambda_c"],
-                              cyc=params["lambda_cyc"])
-        tcfg = TrainConfig(iters=s.iters, batch_size=s.batch_size, lr=s.lr, lr_step=int(params["lr_step"]),
-                           seed=s.seed, device=self.ctx.device, precision=s.precision, log_every=s.log_every,
-                           sample_every=s.sample_every, eval_every=s.eval_every,
-                           checkpoint_every=s.checkpoint_every, progress=self.ctx.progress)
-        return Trainer(model_preset(s.preset, image_size=s.image_size), tcfg, weights, s.data_config(), out_dir,
+    def _trainer(self, configs: dict[str, Any], out_dir: Path, logger: TrialLogger, resume: bool) -> Trainer:
+        return Trainer(configs["model"], configs["train"], configs["weights"], configs["data"], out_dir,
                        callbacks=[logger], evaluator=self.ctx.evaluator, resume=resume)
 
-    def _replay(self, trainer: Trainer, out_dir: Path, run_id: str, trial: optuna.Trial) -> None:
+    def _replay(self, trainer: Trainer, folder: RunFolder, run_id: str, trial: optuna.Trial) -> None:
         """A trial resumed from a dead trial's checkpoint: copy its logged history up to the checkpoint into this
         run (and its objective into Optuna's intermediate values), drop what came after."""
         step, objective = trainer.step, self.ctx.settings.objective
         metrics: list[Metric] = []
-        for name in ("log.jsonl", "metrics.jsonl"):
-            path = out_dir / name
-            if not path.is_file():
-                continue
-            kept = [r for r in map(json.loads, path.read_text().splitlines()) if r["step"] <= step]
-            path.write_text("".join(json.dumps(r) + "\n" for r in kept))
-            for r in kept:
+        for name, records in folder.truncate(step).items():
+            for r in records:
                 ts = int(time.time() * 1000)
                 metrics += [Metric(k, float(v), ts, r["step"]) for k, v in r.items() if k != "step"]
-                if name == "metrics.jsonl" and len(objective) == 1 and objective[0] in r:
+                if name == RunFolder.METRICS and len(objective) == 1 and objective[0] in r:
                     trial.report(float(r[objective[0]]), r["step"])
-                    metrics.append(Metric("objective", float(r[objective[0]]), ts, r["step"]))
+                    metrics.append(Metric(C.OBJECTIVE, float(r[objective[0]]), ts, r["step"]))
         for i in range(0, len(metrics), 1000):   # MLflow's per-call limit
             self.ctx.client.log_batch(run_id, metrics=metrics[i:i + 1000])
-        self.ctx.client.set_tag(run_id, "munit.resumed_at", str(step))
+        self.ctx.client.set_tag(run_id, C.TAG_RESUMED_AT, str(step))
 
-    def _close(self, trial: optuna.Trial, run_id: str, out_dir: Path, state: str, reason: str | None, t0: float,
-               trainer: Trainer | None, checkpoint: bool = True) -> None:
+    def _close(self, trial: optuna.Trial, run_id: str, folder: RunFolder, state: str, reason: str | None,
+               t0: float, trainer: Trainer | None, checkpoint: bool = True) -> None:
         """Everything that ends a trial: reason in Optuna and MLflow, final metrics, artifacts, run status."""
         client = self.ctx.client
         if reason:
-            trial.set_user_attr("fail_reason", reason)
+            trial.set_user_attr(C.ATTR_FAIL_REASON, reason)
         try:
             ts = int(time.time() * 1000)
             step = trainer.step if trainer is not None else 0
-            client.log_batch(run_id, metrics=[Metric("wall_s", time.perf_counter() - t0, ts, step),
-                                              Metric("iters_reached", float(step), ts, step)])
-            log_trial_files(client, run_id, out_dir, checkpoint=checkpoint)
-            if (out_dir / "error.txt").is_file():
-                client.log_artifact(run_id, str(out_dir / "error.txt"))
+            client.log_batch(run_id, metrics=[Metric(C.WALL_S, time.perf_counter() - t0, ts, step),
+                                              Metric(C.ITERS_REACHED, float(step), ts, step)])
+            log_trial_files(client, run_id, folder, checkpoint=checkpoint)
+            if (folder.root / "error.txt").is_file():
+                client.log_artifact(run_id, str(folder.root / "error.txt"))
         finally:
             end_run(client, run_id, state, reason)
 
@@ -222,4 +212,4 @@ def _frozen(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
     return next(t for t in study.get_trials(deepcopy=True) if t.number == number)
 
 
-__all__ = ["direction", "run_name", "TrialContext", "Objective"]
+__all__ = ["TrialContext", "Objective"]

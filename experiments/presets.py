@@ -16,22 +16,26 @@ BLOG_EPOCHS = 30
 
 @dataclass(frozen=True)
 class BlogTrial:
-    """One of the blog's hand-tuned configurations (SPEC section 3)."""
+    """One of the blog's hand-tuned configurations (SPEC section 3): the loss weights it sets (LossWeights
+    fields), its StepLR step in epochs of the protocol, and the blog's own verdict on its samples."""
 
     number: int
-    lambda_x: float
-    lambda_s: float
-    lambda_c: float
-    lambda_cyc: float
+    weights: dict[str, float]
     lr_step_epochs: int
     verdict: str
 
+    def targets(self, schedule: "Schedule") -> dict[str, float | int]:
+        """What the trial sets, by config field (the targets of the search space's ``sets:``)."""
+        return {**{f"weights.{k}": v for k, v in self.weights.items()},
+                "train.lr_step": schedule.iters(self.lr_step_epochs)}
+
 
 BLOG_TRIALS: tuple[BlogTrial, ...] = (
-    BlogTrial(1, 10.0, 1.0, 1.0, 0.0, 10, "blurry, eyes vanish, no translation"),
-    BlogTrial(2, 7.0, 3.0, 3.0, 3.0, 10, "dog->cat plausible; cat->dog still looks like a cat"),
-    BlogTrial(3, 7.0, 3.0, 3.0, 10.0, 3, "cat->dog more natural; dog->cat as in trial 2"),
+    BlogTrial(1, {"x": 10.0, "s": 1.0, "c": 1.0, "cyc": 0.0}, 10, "blurry, eyes vanish, no translation"),
+    BlogTrial(2, {"x": 7.0, "s": 3.0, "c": 3.0, "cyc": 3.0}, 10, "dog→cat plausible; cat→dog still looks like a cat"),
+    BlogTrial(3, {"x": 7.0, "s": 3.0, "c": 3.0, "cyc": 10.0}, 3, "cat→dog more natural; dog→cat as in trial 2"),
 )
+BLOG_DATA = "AFHQ dog ↔ cat"   # what the blog's verdicts were judged on
 
 
 @dataclass(frozen=True)
@@ -61,10 +65,24 @@ def epoch_iters(n_source: int, batch_size: int) -> int:
     return max(1, n_source // batch_size)
 
 
-def blog_params(trial: BlogTrial, schedule: Schedule) -> dict[str, float | int]:
-    """The Optuna params of a blog trial (the swept names; ``lr_step`` in iterations of this schedule)."""
-    return {"lambda_x": trial.lambda_x, "lambda_s": trial.lambda_s, "lambda_c": trial.lambda_c,
-            "lambda_cyc": trial.lambda_cyc, "lr_step": schedule.iters(trial.lr_step_epochs)}
+def blog_params(trial: BlogTrial, schedule: Schedule, space=None, base: dict[str, Any] | None = None
+                ) -> dict[str, float | int]:
+    """The Optuna params of a blog trial in ``space`` (default: the default space): each parameter gets the value
+    the blog sets for its target (``lr_step`` in iterations of ``schedule``); a parameter the blog does not set
+    (e.g. a swept lr) gets the study's base value (``base`` configs: {"weights": ..., "train": ..., "model": ...};
+    default: the configs' own defaults). A blog setting the space cannot carry is an error."""
+    from munit.config import ConfigError, LossWeights, ModelConfig, TrainConfig
+
+    from .space import load_space
+    space = space or load_space()
+    base = base or {"weights": LossWeights(), "train": TrainConfig(), "model": ModelConfig()}
+    targets = trial.targets(schedule)
+    swept = {p.sets for p in space.params.values()}
+    lost = [t for t in targets if t not in swept]
+    if lost:
+        raise ConfigError(f"blog trial {trial.number} sets {', '.join(lost)}, which the search space does not sweep")
+    defaults = space.values_of(base)
+    return {name: targets.get(p.sets, defaults[name]) for name, p in space.params.items()}
 
 
 @dataclass(frozen=True)
@@ -106,5 +124,5 @@ SWEEP_PRESETS: dict[str, SweepPreset] = {
 }
 
 
-__all__ = ["BLOG_EPOCHS", "BlogTrial", "BLOG_TRIALS", "Schedule", "epoch_iters", "blog_params", "SweepPreset",
+__all__ = ["BLOG_EPOCHS", "BlogTrial", "BLOG_TRIALS", "BLOG_DATA", "Schedule", "epoch_iters", "blog_params", "SweepPreset",
            "SWEEP_PRESETS"]

@@ -1,19 +1,23 @@
-"""What a study fixes for all its trials: data, model preset, optimiser, iteration counts, evaluation protocol,
-objective and the search space. Stored in the study (user attr ``settings``) when it is created, so that every
-worker and every later ``sweep.py`` on the same study trains the same way without repeating the options; an
-option given again must agree with the stored value.
+"""What a study fixes for all its trials: data, model, optimiser, iteration counts, evaluation protocol,
+objective and the search space. Stored in the study (user attr ``settings``) when it is created, together with
+the options that asked for it (user attr ``options``), so that every worker and every later ``sweep.py`` on the
+same study trains the same way without repeating the options.
+
+An option given again must resolve to the same settings: :func:`check_same` re-resolves the stored options with
+each given option in turn and names those that would change anything -- no per-option comparison code, so a new
+study option is one row in the sweep's option table plus the field it resolves to here.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
-from munit.config import ConfigError
-from munit.data import DataConfig, load_domains
+from munit.config import ConfigError, LossWeights, ModelConfig, TrainConfig, from_dict, model_preset
 
 from .presets import SWEEP_PRESETS, Schedule, epoch_iters
-from .space import load_space
+from .space import SearchSpace, load_space
 
 SYNTHETIC = "synthetic"
 
@@ -26,7 +30,7 @@ class StudySettings:
     synthetic_train: int
     synthetic_val: int
     preset: str
-    image_size: int
+    model: dict[str, Any]     # the full ModelConfig (the one owner of the image size)
     batch_size: int
     lr: float
     precision: str
@@ -41,7 +45,7 @@ class StudySettings:
     objective: tuple[str, ...]
     metrics: tuple[str, ...]
     protocol: dict[str, Any]  # munit.metrics.Protocol fields
-    space: dict[str, Any]     # SearchSpace.to_dict(), lr_step in iterations
+    space: dict[str, Any]     # SearchSpace.to_dict(), iteration counts in iterations
 
     @property
     def schedule(self) -> Schedule:
@@ -51,10 +55,31 @@ class StudySettings:
     def synthetic(self) -> bool:
         return self.data == SYNTHETIC
 
-    def data_config(self) -> DataConfig:
-        return DataConfig(source=self.data, domains=self.domains, image_size=self.image_size,
-                          synthetic_train=self.synthetic_train, synthetic_val=self.synthetic_val, seed=0,
-                          max_images=self.max_images)
+    @property
+    def image_size(self) -> int:
+        return int(self.model["image_size"])
+
+    @property
+    def search_space(self) -> SearchSpace:
+        return SearchSpace.from_dict(self.space)
+
+    def model_config(self) -> ModelConfig:
+        return from_dict(ModelConfig, dict(self.model))
+
+    def data_config(self):
+        """The munit DataConfig of every trial (munit.data, hence torch, is imported only here)."""
+        from munit.data import DataConfig
+
+        return DataConfig(source=self.data, domains=self.domains, synthetic_train=self.synthetic_train,
+                          synthetic_val=self.synthetic_val, seed=0, max_images=self.max_images)
+
+    def configs(self, device: str = "auto", progress: bool = False) -> dict[str, Any]:
+        """The base configs of every trial ({"model", "train", "weights", "data"}), before the search space
+        writes a trial's parameters into them (:meth:`SearchSpace.apply`)."""
+        train = TrainConfig(iters=self.iters, batch_size=self.batch_size, lr=self.lr, seed=self.seed, device=device,
+                            precision=self.precision, log_every=self.log_every, sample_every=self.sample_every,
+                            eval_every=self.eval_every, checkpoint_every=self.checkpoint_every, progress=progress)
+        return {"model": self.model_config(), "train": train, "weights": LossWeights(), "data": self.data_config()}
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -93,24 +118,26 @@ def _metric_names(objective: tuple[str, ...], extra: str | None, synthetic: bool
     return tuple(dict.fromkeys(names + extra_names))
 
 
+@functools.lru_cache(maxsize=16)
 def _source_count(data: str, domains: tuple[str, str], max_images: int | None, synthetic_train: int) -> int:
+    """Readable train images of the source domain (one epoch); memoised: checking a rerun's options resolves the
+    settings several times, and a real folder is verified image by image."""
     if data == SYNTHETIC:
         return min(synthetic_train, max_images) if max_images else synthetic_train
-    train_a, _ = load_domains(DataConfig(source=data, domains=domains, image_size=32, max_images=max_images),
-                              "train")
+    from munit.data import DataConfig, load_domains
+    train_a, _ = load_domains(DataConfig(source=data, domains=domains, max_images=max_images), "train", 32)
     return len(train_a)
 
 
 def new_settings(req: Mapping[str, Any], cuda: bool) -> StudySettings:
-    """Settings of a new study from the requested options (None = not given: the preset's default)."""
+    """Settings of a new study from the requested options (absent or None = the preset's default)."""
     data = req.get("data") or SYNTHETIC
     synthetic = data == SYNTHETIC
     preset_name = req.get("preset") or ("tiny" if synthetic else ("paper" if cuda else "small"))
     if preset_name not in SWEEP_PRESETS:
         raise ConfigError(f"unknown preset {preset_name!r}; choose one of {', '.join(SWEEP_PRESETS)}")
     p = SWEEP_PRESETS[preset_name]
-    from munit.config import PRESETS
-    image_size = req.get("image_size") or PRESETS[p.model].get("image_size", 256)
+    model = model_preset(p.model, **({"image_size": req["image_size"]} if req.get("image_size") else {}))
     batch = req.get("batch_size") or p.batch_size
     domains = tuple(req.get("domains") or ("dog", "cat"))
     syn_train = req.get("synthetic_train") or p.synthetic_train
@@ -139,10 +166,13 @@ def new_settings(req: Mapping[str, Any], cuda: bool) -> StudySettings:
         if req.get(key) is not None:
             protocol[name] = req[key]
     space = load_space(req.get("space")).in_iterations(schedule)
+    lr = req.get("lr") or p.lr
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ConfigError(f"--lr must be a finite number > 0, got {lr}")
     return StudySettings(
         data=data, domains=domains, max_images=req.get("max_images"), synthetic_train=syn_train,
-        synthetic_val=syn_val, preset=preset_name, image_size=image_size, batch_size=batch,
-        lr=req.get("lr") or p.lr, precision=req.get("precision") or "fp32", seed=req.get("seed") or 0,
+        synthetic_val=syn_val, preset=preset_name, model=asdict(model), batch_size=batch,
+        lr=float(lr), precision=req.get("precision") or "fp32", seed=req.get("seed") or 0,
         epoch_iters=per_epoch, scale=schedule.scale, iters=iters, eval_every=eval_every,
         sample_every=max(1, iters // p.samples), checkpoint_every=max(1, iters // p.checkpoints),
         log_every=max(1, min(p.log_every, eval_every)), objective=objective,
@@ -150,36 +180,46 @@ def new_settings(req: Mapping[str, Any], cuda: bool) -> StudySettings:
         space=space.to_dict())
 
 
-# options that map one-to-one onto a stored setting (the others -- space, metrics, protocol -- are compared
-# through what they resolve to)
-_DIRECT = ("data", "max_images", "synthetic_train", "synthetic_val", "preset", "image_size", "batch_size", "lr",
-           "precision", "seed", "iters", "scale", "eval_every")
+def stored_options(req: Mapping[str, Any], settings: StudySettings) -> dict[str, Any]:
+    """What a study stores about the options that created it: those given, plus the preset it resolved to (the
+    default preset depends on the creating worker's device)."""
+    out = {k: (list(v) if isinstance(v, tuple) else v) for k, v in req.items() if v is not None}
+    out["preset"] = settings.preset
+    return out
 
 
-def check_same(req: Mapping[str, Any], stored: StudySettings, study_name: str) -> None:
-    """Refuse an option that contradicts the stored settings of an existing study."""
-    def differs(a: Any, b: Any) -> bool:
-        if isinstance(a, float) or isinstance(b, float):
-            return not math.isclose(float(a), float(b), rel_tol=1e-9)
-        return a != b
+def _differences(a: StudySettings, b: StudySettings) -> list[str]:
+    def same(x: Any, y: Any) -> bool:
+        if isinstance(x, float) or isinstance(y, float):
+            return math.isclose(float(x), float(y), rel_tol=1e-9)
+        return x == y
+    return [f"{f.name}={getattr(b, f.name)!r}" for f in fields(StudySettings)
+            if not same(getattr(a, f.name), getattr(b, f.name))]
 
-    conflicts = [f"--{k.replace('_', '-')} {req[k]} (study: {getattr(stored, k)})"
-                 for k in _DIRECT if req.get(k) is not None and differs(req[k], getattr(stored, k))]
-    if req.get("domains") and tuple(req["domains"]) != stored.domains:
-        conflicts.append(f"--domains {' '.join(req['domains'])} (study: {' '.join(stored.domains)})")
-    if req.get("objective") and parse_objective(req["objective"], stored.synthetic) != stored.objective:
-        conflicts.append(f"--objective {req['objective']} (study: {','.join(stored.objective)})")
-    if req.get("metrics") is not None and \
-            _metric_names(stored.objective, req["metrics"], stored.synthetic) != stored.metrics:
-        conflicts.append(f"--metrics {req['metrics']} (study: {','.join(stored.metrics)})")
-    for key, name in (("eval_images", "n_val"), ("eval_styles", "n_styles"), ("eval_real", "n_real")):
-        if req.get(key) is not None and req[key] != stored.protocol.get(name):
-            conflicts.append(f"--{key.replace('_', '-')} {req[key]} (study: {stored.protocol.get(name)})")
-    if req.get("space") and load_space(req["space"]).in_iterations(stored.schedule).to_dict() != stored.space:
-        conflicts.append(f"--space {req['space']} (differs from the study's space)")
+
+def check_same(req: Mapping[str, Any], stored: StudySettings, options: Mapping[str, Any], study_name: str,
+               cuda: bool) -> None:
+    """Refuse options that would change an existing study's settings: each given option is resolved together with
+    the options the study was created with, and compared with what the study stores."""
+    conflicts = []
+    for name, value in req.items():
+        if value is None:
+            continue
+        try:
+            again = new_settings({**options, name: value}, cuda)
+        except ConfigError as e:
+            conflicts.append(f"--{name.replace('_', '-')} {_show(value)} ({e})")
+            continue
+        diff = _differences(again, stored)
+        if diff:
+            conflicts.append(f"--{name.replace('_', '-')} {_show(value)} (study: {', '.join(diff)})")
     if conflicts:
         raise ConfigError(f"study {study_name!r} already exists with other settings: {'; '.join(conflicts)}. "
                           "Leave these options out to continue it, or start a new study with --study-name")
 
 
-__all__ = ["SYNTHETIC", "StudySettings", "parse_objective", "new_settings", "check_same"]
+def _show(v: Any) -> str:
+    return " ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+
+
+__all__ = ["SYNTHETIC", "StudySettings", "parse_objective", "new_settings", "stored_options", "check_same"]

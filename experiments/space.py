@@ -1,62 +1,91 @@
-"""The search space: the loss weights and the StepLR step a study explores, defined once in ``space.yaml`` and
+"""The search space: which parameters a study explores and what each one sets, defined once in ``space.yaml`` and
 overridable from a YAML/JSON file (``--space``).
 
-``lr_step`` reaches Optuna as an integer number of iterations, because that is what the trainer uses and what a
-trial's params must say; its bounds may be written in epochs of the blog's protocol and are converted with the
-study's :class:`~experiments.presets.Schedule` (:meth:`SearchSpace.in_iterations`). A study stores the converted
-space, so every worker and every resume samples from the same distributions.
+Each parameter names its target with ``sets: <config>.<field>``, where ``<config>`` is ``weights``
+(:class:`munit.config.LossWeights`), ``train`` (:class:`munit.config.TrainConfig`) or ``model``
+(:class:`munit.config.ModelConfig`): :meth:`SearchSpace.apply` builds a trial's configs from that, so adding a
+swept hyperparameter is one entry in ``space.yaml``. A parameter whose target is an integer field is sampled as
+an integer; an integer iteration count may give its bounds in ``unit: epochs`` of the blog's protocol, converted
+with the study's :class:`~experiments.presets.Schedule` (:meth:`SearchSpace.in_iterations`). A study stores the
+converted space, so every worker and every resume samples from the same distributions.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-from dataclasses import asdict, dataclass
+import typing
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from munit.config import ConfigError
+from munit.config import ConfigError, LossWeights, ModelConfig, TrainConfig
 
-from .presets import Schedule
+if TYPE_CHECKING:
+    from .presets import Schedule
 
-PARAMS = ("lambda_x", "lambda_s", "lambda_c", "lambda_cyc", "lr_step")
-INT_PARAMS = ("lr_step",)
 DEFAULT_SPACE_FILE = Path(__file__).with_name("space.yaml")
-UNITS = ("value", "epochs", "iters")
+# what ``sets: <config>.<field>`` may name
+TARGETS: dict[str, type] = {"weights": LossWeights, "train": TrainConfig, "model": ModelConfig}
+UNITS = ("value", "iters", "epochs")
+FIELDS = ("low", "high", "log", "step", "unit", "sets")
+
+
+def _field_type(target: str) -> type:
+    """The Python type of a target field ('train.lr_step' -> int); ConfigError for an unknown target."""
+    config, _, name = target.partition(".")
+    if config not in TARGETS or not name:
+        raise ConfigError(f"sets: {target!r} must be <config>.<field> with <config> one of {', '.join(TARGETS)}")
+    cls = TARGETS[config]
+    hints = typing.get_type_hints(cls)
+    if name not in hints:
+        known = ", ".join(f.name for f in dataclasses.fields(cls))
+        raise ConfigError(f"sets: {target!r}: {cls.__name__} has no field {name!r} (fields: {known})")
+    t = hints[name]
+    if t not in (int, float):
+        raise ConfigError(f"sets: {target!r} is a {t} field; only numeric fields can be swept")
+    return t
 
 
 @dataclass(frozen=True)
 class Param:
-    """One swept parameter: a range, sampled uniformly, on a log scale, or on a grid of ``step``."""
+    """One swept parameter: a range, sampled uniformly, on a log scale, or on a grid of ``step``, and the config
+    field it sets."""
 
     name: str
     low: float
     high: float
+    sets: str
     log: bool = False
     step: float | None = None
-    unit: str = "value"            # lr_step only: "epochs" (converted) or "iters"
+    unit: str = "value"            # integer iteration counts: "epochs" (converted) or "iters"/"value" (as is)
 
     def __post_init__(self) -> None:
         where = f"search space parameter {self.name!r}"
-        if self.name not in PARAMS:
-            raise ConfigError(f"unknown {where}; the swept parameters are {', '.join(PARAMS)}")
+        t = _field_type(self.sets)
         if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.low > self.high:
             raise ConfigError(f"{where}: needs finite low <= high, got low={self.low}, high={self.high}")
         if self.low < 0:
-            raise ConfigError(f"{where}: loss weights and step sizes are >= 0, got low={self.low}")
+            raise ConfigError(f"{where}: loss weights, rates and step sizes are >= 0, got low={self.low}")
         if self.log and self.low <= 0:
             raise ConfigError(f"{where}: log: true needs low > 0 (use step: for a range that includes 0)")
         if self.log and self.step is not None:
             raise ConfigError(f"{where}: give log or step, not both")
         if self.step is not None and self.step <= 0:
             raise ConfigError(f"{where}: step must be > 0, got {self.step}")
-        if self.unit not in UNITS or (self.unit != "value") != (self.name in INT_PARAMS):
-            allowed = "epochs or iters" if self.name in INT_PARAMS else "value (the default)"
-            raise ConfigError(f"{where}: unit must be {allowed}, got {self.unit!r}")
-        if self.name == "lr_step" and self.unit == "iters" and self.low < 1:
-            raise ConfigError(f"{where}: the StepLR step is at least 1 iteration, got low={self.low}")
+        if self.unit not in UNITS:
+            raise ConfigError(f"{where}: unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
+        if self.unit == "epochs" and t is not int:
+            raise ConfigError(f"{where}: unit: epochs converts iteration counts; {self.sets} is not one")
+        if t is int and self.unit != "epochs" and self.low < 1 and self.sets.startswith("train."):
+            raise ConfigError(f"{where}: the iteration count {self.sets} is at least 1, got low={self.low}")
+
+    @property
+    def is_int(self) -> bool:
+        return _field_type(self.sets) is int
 
     def contains(self, value: float) -> bool:
-        if not self.low - 1e-9 <= value <= self.high + 1e-9:
+        if not self.low - 1e-9 * max(1.0, abs(self.low)) <= value <= self.high + 1e-9 * max(1.0, abs(self.high)):
             return False
         if self.step is None:
             return True
@@ -65,34 +94,69 @@ class Param:
 
     def describe(self) -> str:
         how = " log" if self.log else (f" step {self.step:g}" if self.step else "")
-        unit = f" {self.unit}" if self.unit != "value" else ""
-        return f"{self.name} in [{self.low:g}, {self.high:g}]{how}{unit}"
+        unit = " epochs" if self.unit == "epochs" else (" iters" if self.is_int and self.unit == "iters" else "")
+        return f"{self.name} in [{self.low:g}, {self.high:g}]{how}{unit} -> {self.sets}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in FIELDS}
 
 
 @dataclass(frozen=True)
 class SearchSpace:
     params: dict[str, Param]
 
-    def in_iterations(self, schedule: Schedule) -> "SearchSpace":
-        """The space with ``lr_step`` bounds in iterations of ``schedule`` (epochs converted, rounded)."""
-        p = self.params["lr_step"]
-        if p.unit == "epochs":
-            low, high = schedule.iters(p.low), schedule.iters(p.high)
-            step = None if p.step is None else max(1, round(p.step * schedule.epoch_iters * schedule.scale))
-            p = Param("lr_step", low, max(low, high), p.log, step, "iters")
-        return SearchSpace({**self.params, "lr_step": p})
+    @property
+    def names(self) -> list[str]:
+        return list(self.params)
+
+    def in_iterations(self, schedule: "Schedule") -> "SearchSpace":
+        """The space with epoch-valued bounds converted to iterations of ``schedule`` (rounded)."""
+        out = {}
+        for name, p in self.params.items():
+            if p.unit == "epochs":
+                low, high = schedule.iters(p.low), schedule.iters(p.high)
+                step = None if p.step is None else max(1, round(p.step * schedule.epoch_iters * schedule.scale))
+                p = Param(name, low, max(low, high), p.sets, p.log, step, "iters")
+            out[name] = p
+        return SearchSpace(out)
 
     def suggest(self, trial) -> dict[str, float | int]:
         """Draw (or, for an enqueued trial, read back) every parameter through the Optuna trial."""
         out: dict[str, float | int] = {}
-        for name in PARAMS:
-            p = self.params[name]
-            if name in INT_PARAMS:
-                if p.unit != "iters":
-                    raise ConfigError("convert the space with in_iterations(schedule) before sampling")
+        for name, p in self.params.items():
+            if p.unit == "epochs":
+                raise ConfigError("convert the space with in_iterations(schedule) before sampling")
+            if p.is_int:
                 out[name] = trial.suggest_int(name, int(p.low), int(p.high), log=p.log, step=int(p.step or 1))
             else:
                 out[name] = trial.suggest_float(name, p.low, p.high, log=p.log, step=p.step)
+        return out
+
+    def apply(self, params: Mapping[str, float], configs: Mapping[str, Any]) -> dict[str, Any]:
+        """``configs`` ({"weights": LossWeights, "train": TrainConfig, "model": ModelConfig, ...}) with every
+        parameter's value written into the field it ``sets`` (dataclasses.replace: configs validate again)."""
+        changes: dict[str, dict[str, Any]] = {}
+        for name, value in params.items():
+            if name not in self.params:
+                raise ConfigError(f"parameter {name!r} is not in the search space ({', '.join(self.params)})")
+            p = self.params[name]
+            config, _, fname = p.sets.partition(".")
+            changes.setdefault(config, {})[fname] = int(value) if p.is_int else float(value)
+        out = dict(configs)
+        for config, kw in changes.items():
+            if config not in out:
+                raise ConfigError(f"no {config!r} config to set {', '.join(kw)} in")
+            out[config] = dataclasses.replace(out[config], **kw)
+        return out
+
+    def values_of(self, configs: Mapping[str, Any]) -> dict[str, float | int]:
+        """What each parameter's target holds in ``configs`` (e.g. the study's fixed lr, for an enqueued trial
+        that does not choose it)."""
+        out = {}
+        for name, p in self.params.items():
+            config, _, fname = p.sets.partition(".")
+            v = getattr(configs[config], fname)
+            out[name] = int(v) if p.is_int else float(v)
         return out
 
     def outside(self, params: Mapping[str, float]) -> list[str]:
@@ -101,48 +165,69 @@ class SearchSpace:
                 if k in self.params and not self.params[k].contains(v)]
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
-        return {k: {f: v for f, v in asdict(p).items() if f != "name"} for k, p in self.params.items()}
+        return {k: p.to_dict() for k, p in self.params.items()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Mapping[str, Any]]) -> "SearchSpace":
-        return cls({k: Param(k, **dict(v)) for k, v in d.items()})
+        return cls({k: _param(k, v, "a stored search space") for k, v in d.items()})
 
     def describe(self) -> str:
-        return "; ".join(self.params[k].describe() for k in PARAMS)
+        return "; ".join(p.describe() for p in self.params.values())
+
+
+def _param(name: str, entry: Mapping[str, Any], where: str) -> Param:
+    unknown = set(entry) - set(FIELDS)
+    if unknown:
+        raise ConfigError(f"bad search space entry {name!r} in {where}: unknown field(s) "
+                          f"{', '.join(sorted(unknown))} (fields: {', '.join(FIELDS)})")
+    for f in ("low", "high", "sets"):
+        if f not in entry:
+            raise ConfigError(f"search space entry {name!r} in {where} lacks {f!r} (needs low, high, sets)")
+    try:
+        kw = {k: v for k, v in entry.items()}
+        kw["low"], kw["high"] = float(kw["low"]), float(kw["high"])
+        if kw.get("step") is not None:
+            kw["step"] = float(kw["step"])
+        if not isinstance(kw.get("log", False), bool):
+            raise ValueError(f"log must be true or false, got {kw['log']!r}")
+        if not isinstance(kw["sets"], str):
+            raise ValueError(f"sets must be a string like weights.cyc, got {kw['sets']!r}")
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"bad search space entry {name!r} in {where}: {e}") from None
+    return Param(name, **kw)
 
 
 def _read(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"search space file not found: {path}")
     text = path.read_text()
-    if path.suffix.lower() == ".json":
-        data = json.loads(text)
-    else:
-        import yaml
-        data = yaml.safe_load(text)
-    if not isinstance(data, dict):
-        raise ConfigError(f"search space file {path} must map parameter names to {{low, high, ...}}")
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+            data = yaml.safe_load(text)
+    except Exception as e:  # yaml.YAMLError, json.JSONDecodeError: say where, in one line
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"search space file {path} is not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}"
+                          f": {first}") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise ConfigError(f"search space file {path} must map parameter names to {{low, high, sets, ...}}")
     return data
 
 
 def load_space(path: str | Path | None = None) -> SearchSpace:
-    """The default space (space.yaml), with the parameters of ``path`` (YAML or JSON) replacing their defaults.
-    A partial entry (e.g. ``lambda_cyc: {high: 5}``) keeps the default's other fields."""
+    """The default space (space.yaml), with the parameters of ``path`` (YAML or JSON) replacing their defaults
+    field by field (``lambda_cyc: {high: 5}`` keeps the default's other fields). A new parameter needs ``sets``."""
     base = _read(DEFAULT_SPACE_FILE)
     if path is not None:
         for name, entry in _read(Path(path)).items():
-            if name not in PARAMS:
+            if name not in base and "sets" not in entry:
                 raise ConfigError(f"unknown parameter {name!r} in {path}; the swept parameters are "
-                                  f"{', '.join(PARAMS)}")
-            if not isinstance(entry, dict):
-                raise ConfigError(f"{path}: {name} must be a mapping like {{low: 1, high: 20, log: true}}")
+                                  f"{', '.join(base)} (a new one needs sets: <config>.<field>)")
             base[name] = {**base.get(name, {}), **entry}
-    try:
-        return SearchSpace({name: Param(name, **{k: (float(v) if k in ("low", "high") else v)
-                                                 for k, v in base[name].items()})
-                            for name in PARAMS})
-    except TypeError as e:  # an unknown field in an entry
-        raise ConfigError(f"bad search space entry: {e} (fields: low, high, log, step, unit)") from None
+    where = str(path) if path is not None else str(DEFAULT_SPACE_FILE)
+    return SearchSpace({name: _param(name, entry, where) for name, entry in base.items()})
 
 
-__all__ = ["PARAMS", "Param", "SearchSpace", "load_space", "DEFAULT_SPACE_FILE"]
+__all__ = ["Param", "SearchSpace", "load_space", "DEFAULT_SPACE_FILE", "TARGETS"]

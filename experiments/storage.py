@@ -22,10 +22,9 @@ import optuna
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
+from .contract import is_url
+
 log = logging.getLogger(__name__)
-
-DEFAULT_JOURNAL_NAME = "optuna.journal"
-
 
 @contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[None]:
@@ -42,10 +41,6 @@ def file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def is_url(storage: str) -> bool:
-    return "://" in storage
 
 
 def mask_url(storage: str) -> str:
@@ -65,6 +60,11 @@ def sqlalchemy_url(url: str) -> str:
     return f"postgresql://{rest}"
 
 
+def open_journal(path: str | Path) -> JournalStorage:
+    """The journal-file storage at ``path`` (the file is created on first write)."""
+    return JournalStorage(JournalFileBackend(str(Path(path).expanduser())))
+
+
 def open_storage(storage: str, heartbeat_interval: int = 60, grace_period: int | None = None,
                  on_stale: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None) -> BaseStorage:
     """The Optuna storage named by ``storage`` (see the module docstring). ``on_stale`` runs for each trial the
@@ -73,7 +73,7 @@ def open_storage(storage: str, heartbeat_interval: int = 60, grace_period: int |
     if not is_url(storage):
         path = Path(storage).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
+        return open_journal(path)
     if storage.startswith("sqlite:"):
         warnings.warn("SQLite as Optuna storage: parallel workers may fail with 'database is locked'; the default "
                       "journal file (a path, e.g. mlruns/optuna.journal) is safe for several processes on one "
@@ -101,4 +101,4 @@ def open_storage(storage: str, heartbeat_interval: int = 60, grace_period: int |
     raise AssertionError("unreachable")
 
 
-__all__ = ["DEFAULT_JOURNAL_NAME", "file_lock", "is_url", "mask_url", "sqlalchemy_url", "open_storage"]
+__all__ = ["file_lock", "mask_url", "sqlalchemy_url", "open_journal", "open_storage"]

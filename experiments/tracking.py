@@ -11,28 +11,23 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import optuna
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
+from munit.checkpoint import RunFolder
 from munit.trainer import Callback
 
+from . import contract as C
+from .contract import RUN_STATUS, sqlite_path
 from .storage import file_lock
 
 log = logging.getLogger(__name__)
 
-RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED", "RUNNING": "RUNNING"}
 MAX_TAG = 5000   # MLflow's tag value limit is 8000 characters; keep reasons readable anyway
-
-
-def sqlite_path(tracking_uri: str) -> Path | None:
-    """The database file of a ``sqlite:///`` tracking URI (relative paths stay relative), else None."""
-    if tracking_uri.startswith("sqlite:///"):
-        return Path(tracking_uri[len("sqlite:///"):])
-    return None
 
 
 def default_artifact_location(tracking_uri: str, experiment_name: str) -> str | None:
@@ -41,7 +36,7 @@ def default_artifact_location(tracking_uri: str, experiment_name: str) -> str | 
     db = sqlite_path(tracking_uri)
     if db is None:
         return None
-    return (db.expanduser().resolve().parent / "artifacts" / experiment_name).as_uri()
+    return (db.expanduser().resolve().parent / C.ARTIFACTS / experiment_name).as_uri()
 
 
 def open_client(tracking_uri: str) -> MlflowClient:
@@ -73,8 +68,8 @@ def open_experiment(client: MlflowClient, name: str, artifact_location: str | No
 
 
 def _study_runs(client: MlflowClient, experiment_id: str, study_name: str):
-    return client.search_runs([experiment_id], filter_string=f"tags.`munit.role` = 'study' and "
-                              f"tags.`optuna.study_name` = '{study_name}'",
+    return client.search_runs([experiment_id], filter_string=f"tags.`{C.TAG_ROLE}` = '{C.ROLE_STUDY}' and "
+                              f"tags.`{C.TAG_STUDY}` = '{study_name}'",
                               order_by=["attributes.start_time ASC"], max_results=50)
 
 
@@ -88,7 +83,7 @@ def study_parent_run(client: MlflowClient, experiment_id: str, study_name: str, 
         client.update_run(run_id, status="RUNNING")
         return run_id
     run = client.create_run(experiment_id, run_name=study_name,
-                            tags={"munit.role": "study", "optuna.study_name": study_name, **tags})
+                            tags={C.TAG_ROLE: C.ROLE_STUDY, C.TAG_STUDY: study_name, **tags})
     mine = run.info.run_id
     oldest = _study_runs(client, experiment_id, study_name)[0].info.run_id
     if oldest != mine:
@@ -106,8 +101,8 @@ def _param(v: Any) -> str:
 def create_trial_run(client: MlflowClient, experiment_id: str, parent_run_id: str, run_name: str,
                      tags: dict[str, str], params: dict[str, Any]) -> str:
     run = client.create_run(experiment_id, run_name=run_name,
-                            tags={"mlflow.parentRunId": parent_run_id, "munit.role": "trial",
-                                  "optuna.state": "RUNNING", **tags})
+                            tags={C.TAG_PARENT: parent_run_id, C.TAG_ROLE: C.ROLE_TRIAL, C.TAG_STATE: "RUNNING",
+                                  **tags})
     client.log_batch(run.info.run_id, params=[Param(k, _param(v)) for k, v in params.items()])
     return run.info.run_id
 
@@ -116,21 +111,20 @@ def end_run(client: MlflowClient, run_id: str, state: str, reason: str | None = 
             status: str | None = None) -> None:
     """Mark a trial run finished: tag ``optuna.state`` (and ``munit.fail_reason``), then the run status that the
     Optuna state maps to (``status`` overrides it)."""
-    tags = [RunTag("optuna.state", state)]
+    tags = [RunTag(C.TAG_STATE, state)]
     if reason:
-        tags.append(RunTag("munit.fail_reason", reason[:MAX_TAG]))
+        tags.append(RunTag(C.TAG_FAIL_REASON, reason[:MAX_TAG]))
     client.log_batch(run_id, tags=tags)
     client.set_terminated(run_id, status or RUN_STATUS[state])
 
 
-def log_trial_files(client: MlflowClient, run_id: str, out_dir: Path, checkpoint: bool = True) -> None:
-    """config.json, log.jsonl, metrics.jsonl and (``checkpoint``) checkpoints/last.pt of a trial folder."""
-    for name in ("config.json", "log.jsonl", "metrics.jsonl"):
-        if (out_dir / name).is_file():
-            client.log_artifact(run_id, str(out_dir / name))
-    ckpt = out_dir / "checkpoints" / "last.pt"
-    if checkpoint and ckpt.is_file():
-        client.log_artifact(run_id, str(ckpt), artifact_path="checkpoints")
+def log_trial_files(client: MlflowClient, run_id: str, folder: RunFolder, checkpoint: bool = True) -> None:
+    """The run folder's config, logs and (``checkpoint``) last checkpoint, at the same relative paths."""
+    for path in (folder.config, folder.log, folder.metrics):
+        if path.is_file():
+            client.log_artifact(run_id, str(path))
+    if checkpoint and folder.has_checkpoint():
+        client.log_artifact(run_id, str(folder.checkpoint), artifact_path=Path(RunFolder.CHECKPOINT).parent.as_posix())
 
 
 def _now_ms() -> int:
@@ -144,11 +138,9 @@ class TrialLogger(Callback):
     ``objective`` is the metric key (single objective: reported and pruned) or keys (multi-objective: logged
     as ``objective_0``, ``objective_1``, ...; Optuna cannot prune those)."""
 
-    def __init__(self, client: MlflowClient, run_id: str, trial: optuna.Trial, objective: Sequence[str],
-                 evaluator: Any = None):
+    def __init__(self, client: MlflowClient, run_id: str, trial: optuna.Trial, objective: Sequence[str]):
         self.client, self.run_id, self.trial = client, run_id, trial
         self.objective = list(objective)
-        self.evaluator = evaluator
         self.prune_reason: str | None = None
         self._backbones_logged = False
 
@@ -159,29 +151,26 @@ class TrialLogger(Callback):
     def on_log(self, step: int, scalars: dict[str, float]) -> None:
         self._metrics(step, scalars)
 
-    def on_evaluate(self, step: int, metrics: dict[str, float]) -> None:
+    def on_evaluate(self, step: int, metrics: dict[str, float], meta: Mapping[str, Any]) -> None:
         missing = [k for k in self.objective if k not in metrics]
         if missing:
             raise KeyError(f"objective {', '.join(missing)} not among the evaluated metrics "
                            f"({', '.join(sorted(metrics))})")
         values = [float(metrics[k]) for k in self.objective]
         logged = dict(metrics)
-        if len(values) == 1:
-            logged["objective"] = values[0]
-        else:
-            logged.update({f"objective_{i}": v for i, v in enumerate(values)})
+        logged.update(zip(C.objective_keys(len(values)), values))
         self._metrics(step, logged)
-        self._log_backbones()
+        self._log_backbones(meta)
         if len(values) == 1 and values[0] == values[0]:   # Optuna cannot prune multi-objective studies
             self.trial.report(values[0], step)
             if self.trial.should_prune():
                 self.prune_reason = f"pruned at iteration {step}: {self.objective[0]} = {values[0]:.6g}"
 
-    def _log_backbones(self) -> None:
-        meta = getattr(self.evaluator, "meta", None) or {}
+    def _log_backbones(self, meta: Mapping[str, Any]) -> None:
+        """What computed each metric (once per run): tag ``munit.backbone.<metric>``."""
         if self._backbones_logged or not meta:
             return
-        tags = [RunTag(f"munit.backbone.{m}", str(info.get("backbone", "?"))[:MAX_TAG]) for m, info in meta.items()]
+        tags = [RunTag(f"{C.TAG_BACKBONE}{m}", str(info.get("backbone", "?"))[:MAX_TAG]) for m, info in meta.items()]
         self.client.log_batch(self.run_id, tags=tags)
         self._backbones_logged = True
 
@@ -189,11 +178,12 @@ class TrialLogger(Callback):
         from PIL import Image
         for name, path in paths.items():
             with Image.open(path) as img:
-                self.client.log_image(self.run_id, img.convert("RGB"), key=f"samples/{name}", step=step)
+                self.client.log_image(self.run_id, img.convert("RGB"), key=C.SAMPLE_KEY.format(direction=name),
+                                      step=step)
 
     def should_stop(self, step: int) -> bool | str:
         return self.prune_reason or False
 
 
-__all__ = ["RUN_STATUS", "sqlite_path", "default_artifact_location", "open_client", "open_experiment",
+__all__ = ["default_artifact_location", "open_client", "open_experiment",
            "study_parent_run", "create_trial_run", "end_run", "log_trial_files", "TrialLogger"]

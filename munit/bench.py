@@ -1,17 +1,25 @@
-"""Benchmark the real training step: ``python -m munit.bench``.
+"""Benchmarks: ``python -m munit.bench [step|metrics] ...``; one JSON line per result.
 
-Times ``Trainer`` iterations (data batch from the device-resident stream, D update, G update, both optimiser
-steps, both schedulers), warm-up excluded, CUDA-synchronised, median over repeats. Prints one JSON line per
-setting. With ``--reference PATH`` it also runs the seed blog's step (``blog_reference.py``) in a subprocess on
-the same device in the same invocation and prints the ratio, so figures are only ever compared side by side.
+``step`` (the default): times ``Trainer`` iterations (data batch from the device-resident stream, D update, G
+update, both optimiser steps, both schedulers), warm-up excluded, CUDA-synchronised, median over repeats, one
+line per batch size. With ``--reference PATH`` it also runs the seed blog's step (``blog_reference.py``) in a
+subprocess on the same device in the same invocation and prints the ratio, so figures are only ever compared side
+by side.
+
+``metrics``: times the evaluation protocol (:class:`munit.metrics.session.Session`) on randomly initialised
+generators and the synthetic set: *cold* (metric networks built, real statistics computed, classifier trained)
+and *warm* (what every further evaluation costs), then each metric alone (warm). Default sizes: the full protocol
+(500 val images x 10 styles x 2 directions, paper preset, 256 px) on CUDA; a reduced one on CPU.
 
     python -m munit.bench                                  # CPU: small preset; CUDA: paper preset at 256 px
     python -m munit.bench --batch 1 8 --precision bf16 --channels-last --reference .bench/blog_reference.py
+    python -m munit.bench metrics --stand-in-weights       # offline: random weights, same cost, numbers void
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -22,7 +30,7 @@ import torch
 
 from .config import LossWeights, TrainConfig, model_preset, PRESETS
 from .data import DataConfig
-from .trainer import Trainer
+from .trainer import Trainer, resolve_device
 
 
 def bench_setting(preset: str, image_size: int | None, batch: int, iters: int, warmup: int, repeats: int, device: str, precision: str,
@@ -76,8 +84,101 @@ def run_reference(path: str, batch: int, iters: int, size: int) -> dict:
     return res
 
 
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def metrics_main(argv: list[str] | None = None) -> int:
+    """``python -m munit.bench metrics``: time the evaluation protocol."""
+    from .metrics.classifier import ClassifierConfig
+    from .metrics.protocol import EvalData, Protocol
+    from .metrics.session import Session
+    from .model import Generator
+    from .synthetic import synthetic_domains
+
+    ap = argparse.ArgumentParser(prog="python -m munit.bench metrics", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--metrics", default="fid,lpips,acc,fcd,content")
+    ap.add_argument("--preset", choices=list(PRESETS), default=None, help="default: paper on CUDA, small on CPU")
+    ap.add_argument("--n-val", type=int, default=None, help="default: 500 on CUDA, 20 on CPU")
+    ap.add_argument("--n-styles", type=int, default=10)
+    ap.add_argument("--n-real", type=int, default=None, help="real train images per domain (default: 1000 on CUDA, "
+                                                             "50 on CPU)")
+    ap.add_argument("--batch-size", type=int, default=50)
+    ap.add_argument("--classifier-epochs", type=int, default=5)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--stand-in-weights", action="store_true",
+                    help="write random-weight Inception/AlexNet files into a temporary hub dir (timing only)")
+    ap.add_argument("--per-metric", action=argparse.BooleanOptionalAction, default=True,
+                    help="also time each metric alone (warm)")
+    args = ap.parse_args(argv)
+
+    device = resolve_device(args.device)
+    cuda = device.type == "cuda"
+    preset = args.preset or ("paper" if cuda else "small")
+    n_val = args.n_val or (500 if cuda else 20)
+    n_real = args.n_real or (1000 if cuda else 50)
+    mcfg = model_preset(preset)
+    protocol = Protocol(n_val=n_val, n_styles=args.n_styles, n_real=n_real, batch_size=args.batch_size)
+    metrics = [m for m in args.metrics.split(",") if m]
+
+    with tempfile.TemporaryDirectory(prefix="munit-bench-") as tmp:
+        old_hub = getattr(torch.hub, "_hub_dir", None)
+        if args.stand_in_weights:
+            from .metrics.weights import write_stand_ins
+            write_stand_ins(os.path.join(tmp, "hub"))
+            torch.hub.set_dir(os.path.join(tmp, "hub"))
+        try:
+            t = time.perf_counter()
+            data = EvalData(*synthetic_domains(mcfg.image_size, "train", n_real),
+                            *synthetic_domains(mcfg.image_size, "val", n_val))
+            data_s = time.perf_counter() - t
+            with torch.random.fork_rng(devices=[device] if cuda else []):
+                torch.manual_seed(0)
+                gen_a, gen_b = Generator(mcfg).to(device), Generator(mcfg).to(device)
+            clf = ClassifierConfig(epochs=args.classifier_epochs)
+            session = Session(metrics, cache_dir=os.path.join(tmp, "cache"), classifier=clf)
+
+            def timed(s: Session) -> tuple[float, dict]:
+                _sync(device)
+                t0 = time.perf_counter()
+                r = s.run(gen_a, gen_b, data, protocol, device)
+                _sync(device)
+                return time.perf_counter() - t0, r
+
+            cold_s, _ = timed(session)
+            warm_s, result = timed(session)
+            per_metric = {}
+            if args.per_metric and len(metrics) > 1:
+                for m in metrics:
+                    s = Session([m], cache_dir=os.path.join(tmp, "cache"), classifier=clf)
+                    timed(s)  # builds networks, loads cached statistics
+                    per_metric[m] = round(timed(s)[0], 3)
+        finally:
+            torch.hub._hub_dir = old_hub  # type: ignore[attr-defined]
+
+    out = {"what": "metrics-protocol", "device": torch.cuda.get_device_name(device) if cuda else "cpu",
+           "threads": torch.get_num_threads(), "torch": torch.__version__, "preset": preset,
+           "image_size": mcfg.image_size, "metrics": metrics, "n_val": n_val, "n_styles": args.n_styles,
+           "directions": 2, "n_fake": 2 * n_val * args.n_styles, "n_real_per_domain": n_real,
+           "batch_size": args.batch_size, "full_protocol": n_val == 500 and args.n_styles == 10,
+           "weights": "random stand-ins (timing only)" if args.stand_in_weights else "hub cache",
+           "cold_s": round(cold_s, 3), "warm_s": round(warm_s, 3), "per_metric_warm_s": per_metric,
+           "data_s": round(data_s, 3), "values": {k: v for k, v in result.items() if k != "meta"}}
+    if cuda:
+        out["peak_mem_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
+    print(json.dumps(out))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m munit.bench", description=__doc__,
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["metrics"]:
+        return metrics_main(argv[1:])
+    if argv[:1] == ["step"]:
+        argv = argv[1:]
+    ap = argparse.ArgumentParser(prog="python -m munit.bench [step]", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, nargs="+", default=[1])
     ap.add_argument("--preset", choices=list(PRESETS), default=None, help="default: paper on CUDA, small on CPU")

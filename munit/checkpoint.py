@@ -1,18 +1,26 @@
-"""Checkpoints: atomic writes, ``torch.load(weights_only=True)``-safe contents, RNG capture for exact resume.
+"""Run folders and checkpoints: the layout of a training run's folder and the one reader of its files, atomic
+``torch.load(weights_only=True)``-safe checkpoints, RNG capture for exact resume.
 
-Everything stored is a tensor or a plain Python container of numbers/strings, so a checkpoint loads with
+Everything stored in a checkpoint is a tensor or a plain Python container of numbers/strings, so it loads with
 ``weights_only=True`` (no pickled code runs when a user opens a file from someone else).
+
+This module imports torch only where a checkpoint is read or written, so the run-folder layout can be used by
+code that never trains (experiments' bookkeeping, analysis).
 """
 from __future__ import annotations
 
+import json
+import logging
 import os
 import random
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterator
 
-import numpy as np
-import torch
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
 
 
 class CheckpointError(RuntimeError):
@@ -22,9 +30,98 @@ class CheckpointError(RuntimeError):
 FORMAT_VERSION = 1
 
 
+class RunFolder:
+    """The files of one training run (``Trainer``'s ``out_dir``) -- the only place that knows their names:
+
+    ``config.json`` (every config), ``log.jsonl`` (one JSON line per log interval: ``step`` + training scalars),
+    ``metrics.jsonl`` (one line per evaluation), ``samples/{a2b,b2a}_<step>.png``, ``checkpoints/last.pt``.
+    """
+
+    CONFIG = "config.json"
+    LOG = "log.jsonl"
+    METRICS = "metrics.jsonl"
+    SAMPLES = "samples"
+    CHECKPOINT = "checkpoints/last.pt"
+    RECORDS = (LOG, METRICS)
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.root)!r})"
+
+    @property
+    def config(self) -> Path:
+        return self.root / self.CONFIG
+
+    @property
+    def log(self) -> Path:
+        return self.root / self.LOG
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / self.METRICS
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.root / self.CHECKPOINT
+
+    def sample(self, name: str, step: int) -> Path:
+        return self.root / self.SAMPLES / f"{name}_{step:08d}.png"
+
+    def has_checkpoint(self) -> bool:
+        return self.checkpoint.is_file()
+
+    def append(self, name: str, record: dict[str, Any]) -> None:
+        """One JSON line to ``log.jsonl`` or ``metrics.jsonl``."""
+        with open(self.root / name, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def records(self, name: str, upto: int | None = None) -> list[dict[str, Any]]:
+        """The JSON lines of ``log.jsonl`` / ``metrics.jsonl`` (``upto``: only steps <= it). A torn last line,
+        as a crash or a full disk leaves it, is skipped with a warning; a bad line elsewhere is an error that
+        names the file and line."""
+        path = self.root / name
+        if not path.is_file():
+            return []
+        lines = path.read_text().splitlines()
+        out = []
+        for i, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                if not isinstance(rec, dict) or "step" not in rec:
+                    raise ValueError("not a JSON object with a 'step'")
+            except ValueError as e:
+                if i == len(lines) - 1:
+                    log.warning("%s: skipped a torn last line (%d characters: %s)", path, len(line), e)
+                    continue
+                raise CheckpointError(f"{path} line {i + 1} is not a log record ({e})") from None
+            if upto is None or rec["step"] <= upto:
+                out.append(rec)
+        return out
+
+    def truncate(self, upto: int) -> dict[str, list[dict[str, Any]]]:
+        """Keep only the records with step <= ``upto`` (what a resumed run continues from); returns them."""
+        kept = {}
+        for name in self.RECORDS:
+            path = self.root / name
+            if not path.is_file():
+                continue
+            kept[name] = self.records(name, upto)
+            path.write_text("".join(json.dumps(r) + "\n" for r in kept[name]))
+        return kept
+
+    def samples(self) -> Iterator[Path]:
+        yield from sorted((self.root / self.SAMPLES).glob("*.png"))
+
+
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     """Write ``state`` to ``path`` atomically: a temp file in the same folder, fsync, then rename. A process
     killed mid-write leaves the previous checkpoint intact."""
+    import torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -40,7 +137,9 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def load_checkpoint(path: str | os.PathLike, map_location: "str | torch.device" = "cpu") -> dict[str, Any]:
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
@@ -55,6 +154,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 def capture_rng() -> dict[str, Any]:
     """All RNG streams the training loop may touch, in weights_only-loadable form."""
+    import numpy as np
+    import torch
+
     np_state = np.random.get_state()
     py_state = random.getstate()
     return {
@@ -67,6 +169,9 @@ def capture_rng() -> dict[str, Any]:
 
 
 def restore_rng(rng: dict[str, Any]) -> None:
+    import numpy as np
+    import torch
+
     torch.set_rng_state(rng["torch"].cpu())
     if rng.get("cuda") and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
@@ -76,4 +181,4 @@ def restore_rng(rng: dict[str, Any]) -> None:
     random.setstate((v, tuple(internal), gauss))
 
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "capture_rng", "restore_rng"]
+__all__ = ["RunFolder", "CheckpointError", "save_checkpoint", "load_checkpoint", "capture_rng", "restore_rng"]

@@ -1,17 +1,18 @@
 """Command line: ``python -m munit {train,translate,sample,evaluate} ...``.
 
-Wrong arguments and bad inputs end with one ``error: ...`` line and exit status 2, never a traceback.
+Wrong arguments and bad inputs end with one ``error: ...`` line and exit status 2, never a traceback. Heavy
+libraries (torch) are imported after the arguments are parsed, so ``--help`` and argument errors return at once.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
-import torch
-
-from .config import ConfigError, LossWeights, TrainConfig, model_preset, PRESETS
+from .config import PRESETS, ConfigError, LossWeights, TrainConfig, model_preset
 
 EXAMPLES = """examples:
   python -m munit train --data synthetic --iters 2000 --out runs/demo
@@ -21,20 +22,24 @@ EXAMPLES = """examples:
   python -m munit sample --checkpoint runs/demo/checkpoints/last.pt --out grids/
   python -m munit evaluate --checkpoint runs/demo/checkpoints/last.pt --metrics acc,fcd,content
 """
+EVALUATE_EXAMPLES = """examples:
+  python -m munit evaluate --checkpoint runs/demo/checkpoints/last.pt --metrics acc,fcd,content
+  python -m munit evaluate --checkpoint runs/afhq/checkpoints/last.pt --metrics fid,lpips,acc   # full protocol
+  python -m munit evaluate --checkpoint C --metrics fid --n-val 100 --n-real 1000 --inception-weights W.pth
+offline: put weights-inception-2015-12-05-6726825d.pth and alexnet-owt-7be5be79.pth in $TORCH_HOME/hub/checkpoints
+(see docs/metrics.md) or pass --inception-weights / --alexnet-weights; MUNIT_ALLOW_DOWNLOAD=0 forbids downloads.
+"""
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions every command line of the project prints as one ``error: ...`` line (exit status 2): bad
+    configs, data, checkpoints, metrics and paths -- things the user can fix."""
     from .checkpoint import CheckpointError
     from .data import DataError
+    from .metrics.protocol import MetricError
     from .trainer import NonFiniteLossError
-    errs: list[type[BaseException]] = [ConfigError, DataError, CheckpointError, NonFiniteLossError,
-                                       FileNotFoundError, NotADirectoryError, PermissionError]
-    try:
-        from .metrics import MetricError
-        errs.append(MetricError)
-    except ImportError:
-        pass
-    return tuple(errs)
+    return (ConfigError, DataError, CheckpointError, NonFiniteLossError, MetricError, FileNotFoundError,
+            NotADirectoryError, IsADirectoryError, PermissionError)
 
 
 def add_data_args(p: argparse.ArgumentParser, default: str | None = "synthetic") -> None:
@@ -47,15 +52,25 @@ def add_data_args(p: argparse.ArgumentParser, default: str | None = "synthetic")
     g.add_argument("--max-images", type=int, default=None, help="use at most this many images per domain")
 
 
-def _data_cfg(args, image_size: int):
+def data_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The DataConfig fields given on the command line (see :func:`add_data_args`)."""
+    return {k: v for k, v in (("source", args.data), ("domains", tuple(args.domains) if args.domains else None),
+                              ("max_images", args.max_images)) if v is not None}
+
+
+def data_config(args: argparse.Namespace, saved: dict[str, Any] | None = None):
+    """The DataConfig of a command: the saved one (a checkpoint's) with the options given applied, or the
+    options alone."""
+    import dataclasses
+
     from .data import DataConfig
-    kw = {}
-    if args.domains:
-        kw["domains"] = tuple(args.domains)
-    return DataConfig(source=args.data, image_size=image_size, max_images=args.max_images, **kw)
+    base = DataConfig.from_saved(saved) if saved is not None else DataConfig()
+    return dataclasses.replace(base, **data_options(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .metrics.weights import add_weight_options
+
     ap = argparse.ArgumentParser(prog="python -m munit", description="MUNIT: train, translate, sample, evaluate.",
                                  epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="{train,translate,sample,evaluate}")
@@ -74,8 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=1e-4)
     t.add_argument("--lr-step", type=int, default=None, help="StepLR step size in iterations (gamma 0.5); "
                                                              "default 100,000 (paper) or iters/10")
-    for k, d in (("gan", 1.0), ("x", 10.0), ("s", 1.0), ("c", 1.0), ("cyc", 0.0), ("vgg", 0.0)):
-        t.add_argument(f"--lambda-{k}", type=float, default=d, help=f"loss weight (default {d:g})")
+    for f in fields(LossWeights):  # one option per loss weight, named and defaulted by LossWeights itself
+        t.add_argument(f"--lambda-{f.name}", type=float, default=f.default, dest=f"lambda_{f.name}",
+                       help=f"loss weight (default {f.default:g})")
     t.add_argument("--vgg-weights", default=None, help="path to vgg16-397923af.pth (only for --lambda-vgg > 0)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -90,10 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--metrics", default="", help="comma-separated metrics to evaluate, e.g. acc,fcd,content")
     t.add_argument("--eval-n-val", type=int, default=None, help="val images per direction for --metrics (default: all)")
     t.add_argument("--eval-n-real", type=int, default=None, help="real train images for FID/FCD stats (default: all)")
-    t.add_argument("--inception-weights", default=None, metavar="PATH",
-                   help="weights-inception-2015-12-05-6726825d.pth (default: torch hub cache)")
-    t.add_argument("--alexnet-weights", default=None, metavar="PATH",
-                   help="alexnet-owt-7be5be79.pth (default: torch hub cache)")
+    add_weight_options(t)
     t.add_argument("--metrics-cache", default=None, help="cache dir for real statistics and the domain classifier")
     t.add_argument("--num-workers", type=int, default=-1)
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -115,12 +128,31 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--inputs", type=int, default=8, help="inputs per direction")
     sa.add_argument("--device", default="auto")
 
-    from .metrics.cli import add_evaluate_parser
-    add_evaluate_parser(sub)
+    ev = sub.add_parser("evaluate", help="score a checkpoint (FID, LPIPS, translation accuracy, ...)",
+                        description="Score a checkpoint with StarGAN v2's protocol; prints one JSON line.",
+                        epilog=EVALUATE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ev.add_argument("--checkpoint", required=True)
+    add_data_args(ev, default=None)
+    ev.add_argument("--metrics", default="fid,lpips,acc",
+                    help="comma-separated metric names (fid, fcd, lpips, acc, content, ...; see docs/metrics.md)")
+    g = ev.add_argument_group("protocol (defaults: StarGAN v2's full protocol)")
+    g.add_argument("--n-val", type=int, default=None, help="source val images per direction (default: all)")
+    g.add_argument("--n-styles", type=int, default=10, help="random styles per source image")
+    g.add_argument("--n-real", type=int, default=None, help="real target train images for FID/FCD (default: all)")
+    g.add_argument("--batch-size", type=int, default=50, help="generated images per batch")
+    g.add_argument("--seed", type=int, default=0, help="seed of the style codes")
+    ev.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    ev.add_argument("--cache-dir", default=None, help="real statistics and classifier cache "
+                                                      "(default: $MUNIT_CACHE or ~/.cache/munit-ablate)")
+    add_weight_options(ev)
+    ev.add_argument("--classifier-epochs", type=int, default=None, help="domain classifier epochs (acc, fcd)")
     return ap
 
 
 def cmd_train(args) -> int:
+    import torch
+
+    from .metrics.weights import weights_from_args
     from .trainer import Trainer
 
     cuda = (args.device == "auto" and torch.cuda.is_available()) or args.device.startswith("cuda")
@@ -136,25 +168,25 @@ def cmd_train(args) -> int:
                        channels_last=args.channels_last, compile=args.compile, log_every=args.log_every,
                        sample_every=every(args.sample_every), checkpoint_every=every(args.checkpoint_every),
                        eval_every=args.eval_every, num_workers=args.num_workers, progress=not args.quiet)
-    weights = LossWeights(gan=args.lambda_gan, x=args.lambda_x, s=args.lambda_s, c=args.lambda_c,
-                          cyc=args.lambda_cyc, vgg=args.lambda_vgg)
+    weights = LossWeights(**{f.name: getattr(args, f"lambda_{f.name}") for f in fields(LossWeights)})
     evaluator = None
     if args.metrics:
-        from .metrics import Protocol, check_available, make_evaluator
+        from .metrics.protocol import Protocol
+        from .metrics.session import Evaluator, check_available
         names = [m for m in args.metrics.split(",") if m]
+        backbones = weights_from_args(args)
         # missing Inception/AlexNet weights fail here, before any training
-        check_available(names, args.inception_weights, args.alexnet_weights, data_source=args.data)
-        evaluator = make_evaluator(names, Protocol(n_val=args.eval_n_val, n_real=args.eval_n_real),
-                                   cache_dir=args.metrics_cache, inception_weights=args.inception_weights,
-                                   alexnet_weights=args.alexnet_weights)
+        check_available(names, backbones, data_source=args.data)
+        evaluator = Evaluator(names, Protocol(n_val=args.eval_n_val, n_real=args.eval_n_real),
+                              cache_dir=args.metrics_cache, weights=backbones)
         if not tcfg.eval_every:
             tcfg.eval_every = iters  # once, at the end
-    trainer = Trainer(mcfg, tcfg, weights, _data_cfg(args, mcfg.image_size), args.out, evaluator=evaluator,
-                      resume=args.resume, vgg_weights=args.vgg_weights)
+    trainer = Trainer(mcfg, tcfg, weights, data_config(args), args.out, evaluator=evaluator, resume=args.resume,
+                      vgg_weights=args.vgg_weights)
     if args.resume and trainer.step:
         print(f"resuming {args.out} at iteration {trainer.step}", file=sys.stderr)
     result = trainer.fit()
-    print(json.dumps({"out": str(args.out), "step": result.step, "stopped": result.stopped,
+    print(json.dumps({"out": str(args.out), "step": result.step, "stopped": result.stopped.value,
                       "checkpoint": str(result.checkpoint), "wall_s": round(result.wall_s, 2),
                       "it_per_s": round(result.it_per_s, 3), **result.last_losses, **result.last_metrics}))
     return 0
@@ -172,80 +204,101 @@ def _image_files(path: Path) -> list[Path]:
     raise FileNotFoundError(f"input not found: {path}")
 
 
-def _load_image(path: Path, size: int) -> torch.Tensor:
+def _load_image(path: Path, size: int):
     from .data import load_image, to_model_range
     return to_model_range(load_image(path, size).unsqueeze(0))
 
 
-@torch.no_grad()
-def cmd_translate(args) -> int:
-    from .sampling import save_grid
+def _generators(args):
+    """What translate, sample and evaluate start with: the device and the checkpoint's generators."""
     from .trainer import load_generators, resolve_device
 
     device = resolve_device(args.device)
-    gen_a, gen_b, mcfg, _ = load_generators(args.checkpoint, device)
-    src, dst = (gen_a, gen_b) if args.direction == "a2b" else (gen_b, gen_a)
-    files = _image_files(Path(args.input))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if args.reference:
-        ref = _load_image(Path(args.reference), mcfg.image_size).to(device)
-        styles = dst.encode(ref)[1]
-    else:
-        if args.styles < 1:
-            raise ConfigError("--styles must be >= 1")
-        styles = torch.randn(args.styles, mcfg.style_dim, generator=torch.Generator().manual_seed(args.seed)).to(device)
-    written = []
-    for f in files:
-        x = _load_image(f, mcfg.image_size).to(device)
-        y = dst.decode(src.content_encoder(x).expand(styles.shape[0], -1, -1, -1), styles)
-        for j in range(y.shape[0]):
-            written.append(save_grid(y[j:j + 1], 1, out / f"{f.stem}_{args.direction}_{j}.png"))
-        save_grid(torch.cat([x, y]), y.shape[0] + 1, out / f"{f.stem}_{args.direction}_row.png")
+    gen_a, gen_b, mcfg, meta = load_generators(args.checkpoint, device)
+    return device, gen_a, gen_b, mcfg, meta
+
+
+def cmd_translate(args) -> int:
+    import torch
+
+    from .sampling import save_grid
+
+    if args.styles < 1:
+        raise ConfigError("--styles must be >= 1")
+    with torch.no_grad():
+        device, gen_a, gen_b, mcfg, _ = _generators(args)
+        src, dst = (gen_a, gen_b) if args.direction == "a2b" else (gen_b, gen_a)
+        files = _image_files(Path(args.input))
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        if args.reference:
+            ref = _load_image(Path(args.reference), mcfg.image_size).to(device)
+            styles = dst.encode(ref)[1]
+        else:
+            styles = torch.randn(args.styles, mcfg.style_dim,
+                                 generator=torch.Generator().manual_seed(args.seed)).to(device)
+        written = []
+        for f in files:
+            x = _load_image(f, mcfg.image_size).to(device)
+            y = dst.decode(src.content_encoder(x).expand(styles.shape[0], -1, -1, -1), styles)
+            for j in range(y.shape[0]):
+                written.append(save_grid(y[j:j + 1], 1, out / f"{f.stem}_{args.direction}_{j}.png"))
+            save_grid(torch.cat([x, y]), y.shape[0] + 1, out / f"{f.stem}_{args.direction}_row.png")
     print(json.dumps({"inputs": len(files), "styles": int(styles.shape[0]), "written": len(written),
                       "out": str(out)}))
     return 0
 
 
-@torch.no_grad()
 def cmd_sample(args) -> int:
-    from .data import DataConfig, load_domains, to_model_range
-    from .sampling import save_grid, translation_grid
-    from .trainer import load_generators, resolve_device
+    import torch
 
-    device = resolve_device(args.device)
-    gen_a, gen_b, mcfg, meta = load_generators(args.checkpoint, device)
-    if args.data is None:
-        saved = dict(meta["config"]["data"])
-        saved["domains"] = tuple(saved["domains"])
-        dcfg = DataConfig(**saved)
-    else:
-        dcfg = _data_cfg(args, mcfg.image_size)
-    val_a, val_b = load_domains(dcfg, "val")
-    styles = meta["fixed_styles"].to(device)
-    out = Path(args.out)
-    paths = {}
-    for name, src, dst, ds in (("a2b", gen_a, gen_b, val_a), ("b2a", gen_b, gen_a, val_b)):
-        x = to_model_range(torch.stack([ds[i] for i in range(min(args.inputs, len(ds)))]).to(device))
-        rnd = torch.randn(x.shape[0], mcfg.style_dim, generator=torch.Generator().manual_seed(meta["step"])).to(device)
-        grid = translation_grid(src, dst, x, styles, rnd)
-        paths[name] = str(save_grid(grid, 2 + styles.shape[0] + 1, out / f"{name}_{meta['step']:08d}.png"))
+    from .data import load_domains, to_model_range
+    from .sampling import save_grid, translation_grid
+
+    with torch.no_grad():
+        device, gen_a, gen_b, mcfg, meta = _generators(args)
+        dcfg = data_config(args, saved=dict(meta["config"]["data"]))
+        val_a, val_b = load_domains(dcfg, "val", mcfg.image_size)
+        styles = meta["fixed_styles"].to(device)
+        out = Path(args.out)
+        paths = {}
+        for name, src, dst, ds in (("a2b", gen_a, gen_b, val_a), ("b2a", gen_b, gen_a, val_b)):
+            x = to_model_range(torch.stack([ds[i] for i in range(min(args.inputs, len(ds)))]).to(device))
+            rnd = torch.randn(x.shape[0], mcfg.style_dim,
+                              generator=torch.Generator().manual_seed(meta["step"])).to(device)
+            grid = translation_grid(src, dst, x, styles, rnd)
+            paths[name] = str(save_grid(grid, 2 + styles.shape[0] + 1, out / f"{name}_{meta['step']:08d}.png"))
     print(json.dumps({"step": meta["step"], **paths}))
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    """Score a checkpoint; one JSON line: the metrics, their metadata, the checkpoint's path and step."""
+    from .metrics.classifier import ClassifierConfig
+    from .metrics.protocol import Protocol
+    from .metrics.session import check_available, evaluate_checkpoint
+    from .metrics.weights import weights_from_args
+
+    protocol = Protocol(n_val=args.n_val, n_styles=args.n_styles, n_real=args.n_real, batch_size=args.batch_size,
+                        seed=args.seed)
+    backbones = weights_from_args(args)
+    check_available(args.metrics, backbones, data_source=args.data)
+    clf = ClassifierConfig(epochs=args.classifier_epochs) if args.classifier_epochs else None
+    result = evaluate_checkpoint(args.checkpoint, metrics=args.metrics, protocol=protocol, device=args.device,
+                                 cache_dir=args.cache_dir, weights=backbones, classifier=clf,
+                                 data_overrides=data_options(args))
+    print(json.dumps(result))
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "translate": cmd_translate, "sample": cmd_sample, "evaluate": cmd_evaluate}
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = build_parser()
-    args = ap.parse_args(argv)
-    handlers = {"train": cmd_train, "translate": cmd_translate, "sample": cmd_sample}
-    if args.cmd == "evaluate":
-        from .metrics.cli import cmd_evaluate
-        handler = cmd_evaluate
-    else:
-        handler = handlers[args.cmd]
+    args = build_parser().parse_args(argv)
     try:
-        return handler(args)
-    except _user_errors() as e:
+        return COMMANDS[args.cmd](args)
+    except user_errors() as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:

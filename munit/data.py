@@ -10,17 +10,19 @@ never leave the GPU.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from .synthetic import SyntheticDomain, synthetic_domains
 
@@ -37,11 +39,13 @@ class DataError(ValueError):
 
 @dataclass
 class DataConfig:
-    """Where images come from. ``source`` is ``"synthetic"`` or a root folder (see :func:`load_domains`)."""
+    """Where images come from. ``source`` is ``"synthetic"`` or a root folder (see :func:`load_domains`).
+
+    The image size is not a data setting: it belongs to the model (:class:`munit.config.ModelConfig`), and
+    :func:`load_domains` takes it as an argument, so the two can never disagree."""
 
     source: str = "synthetic"
     domains: tuple[str, str] = ("dog", "cat")
-    image_size: int = 256
     synthetic_train: int = 2000
     synthetic_val: int = 100
     seed: int = 0
@@ -52,7 +56,7 @@ class DataConfig:
         self.domains = tuple(self.domains)  # JSON round trips give lists
         if len(self.domains) != 2 or not all(isinstance(d, str) and d for d in self.domains):
             raise DataError(f"DataConfig.domains must be two non-empty names or paths, got {self.domains!r}")
-        for name in ("image_size", "synthetic_train", "synthetic_val"):
+        for name in ("synthetic_train", "synthetic_val"):
             if getattr(self, name) < 1:
                 raise DataError(f"DataConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.seed < 0:
@@ -61,6 +65,16 @@ class DataConfig:
             raise DataError(f"DataConfig.val_fraction must be in (0, 1), got {self.val_fraction}")
         if self.max_images is not None and self.max_images < 1:
             raise DataError(f"DataConfig.max_images must be None or >= 1, got {self.max_images}")
+
+    @classmethod
+    def from_saved(cls, d: dict) -> "DataConfig":
+        """A DataConfig from a saved dict (a checkpoint's or config.json's); checkpoints written before the image
+        size moved to the model config carry an ``image_size`` here, which is ignored."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names - {"image_size"}
+        if unknown:
+            raise DataError(f"unknown DataConfig field(s) in a saved config: {', '.join(sorted(unknown))}")
+        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 # ----------------------------------------------------------------------------------------------- image files
@@ -208,8 +222,8 @@ def _held_out(paths: list[Path], split: str, val_fraction: float, folder: Path) 
     return paths[-n_val:] if split == "val" else paths[:-n_val]
 
 
-def load_domains(cfg: DataConfig, split: str) -> tuple[Dataset, Dataset]:
-    """The two domains of ``split`` ("train" or "val"), resolved in this order:
+def load_domains(cfg: DataConfig, split: str, image_size: int) -> tuple[Dataset, Dataset]:
+    """The two domains of ``split`` ("train" or "val") at ``image_size`` px (the model's), resolved in this order:
 
     1. ``source == "synthetic"``: the embedded pair A/B (``cfg.domains`` ignored);
     2. AFHQ layout: ``source/{train,val}/{domain}/*`` (v1 jpg, v2 png);
@@ -219,10 +233,12 @@ def load_domains(cfg: DataConfig, split: str) -> tuple[Dataset, Dataset]:
     """
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    if image_size < 1:
+        raise DataError(f"image_size must be >= 1, got {image_size}")
     cap = cfg.max_images
     if cfg.source == "synthetic":
         n = cfg.synthetic_train if split == "train" else cfg.synthetic_val
-        return synthetic_domains(cfg.image_size, split, min(n, cap) if cap else n, cfg.seed)
+        return synthetic_domains(image_size, split, min(n, cap) if cap else n, cfg.seed)
 
     a, b = cfg.domains
     root = Path(cfg.source).expanduser()
@@ -251,7 +267,7 @@ def load_domains(cfg: DataConfig, split: str) -> tuple[Dataset, Dataset]:
             missing = next(f for f in (root / a, root / b) if not f.is_dir())
             raise DataError(f"domain folder not found: {missing}. {layout}")
         lists = [_held_out(_domain_paths(f, layout), split, cfg.val_fraction, f) for f in folders]
-    datasets = tuple(ImageFolderDomain(paths, cfg.image_size, name=name, source=folder, max_images=cap)
+    datasets = tuple(ImageFolderDomain(paths, image_size, name=name, source=folder, max_images=cap)
                      for paths, name, folder in zip(lists, names, folders))
     for ds in datasets:
         log.info("domain %s", describe(ds))
@@ -266,6 +282,27 @@ def describe(dataset: Dataset) -> dict:
     return {"name": getattr(dataset, "name", type(dataset).__name__), "count": len(dataset),  # type: ignore[arg-type]
             "skipped": len(getattr(dataset, "skipped", ())), "source": str(source) if source is not None else None,
             "image_size": getattr(dataset, "image_size", None)}
+
+
+def dataset_identity(ds: Dataset) -> dict | None:
+    """A JSON-able description that changes whenever the dataset's images may change (what metric caches key
+    on); None when unknown (such datasets are cached in memory only)."""
+    size = getattr(ds, "image_size", None)
+    if isinstance(ds, SyntheticDomain):
+        return {"type": "synthetic", "domain": ds.name, "seed": ds.seed, "split": ds.split, "count": len(ds),
+                "image_size": size}
+    if isinstance(ds, ImageFolderDomain):
+        h = hashlib.sha256()
+        for p in ds.paths:
+            st = p.stat()
+            h.update(f"{p.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        return {"type": "folder", "source": str(Path(ds.source).resolve()) if ds.source else None,
+                "name": ds.name, "count": len(ds), "image_size": size, "files": h.hexdigest()[:16]}
+    images = getattr(ds, "images", None)
+    if isinstance(images, torch.Tensor):  # any in-memory set: its bytes are its identity
+        h = hashlib.sha256(images.detach().cpu().contiguous().numpy().tobytes())
+        return {"type": type(ds).__name__, "count": len(ds), "image_size": size, "bytes": h.hexdigest()[:16]}
+    return None
 
 
 # ------------------------------------------------------------------------------------------ batch transforms
@@ -397,20 +434,28 @@ class DomainStream:
         self.epoch, self.pos, self._loader = epoch, pos, None
 
 
-def iterate_val(dataset: Dataset, batch_size: int, device: torch.device | str = "cpu",
-                num_workers: int = 0) -> Iterator[torch.Tensor]:
-    """Every image once, in order, unflipped: float [<=B, 3, S, S] in [-1, 1]; the last batch may be partial."""
+def iterate_images(dataset: Dataset, batch_size: int, device: torch.device | str = "cpu",
+                   indices: torch.Tensor | Sequence[int] | None = None, num_workers: int | None = None
+                   ) -> Iterator[torch.Tensor]:
+    """``dataset[indices]`` (default: every image) once, in order, unflipped, as uint8 [<=B, 3, S, S] batches on
+    ``device``; the last batch may be partial. In-memory sets are sliced; folders are decoded by a DataLoader
+    (``num_workers`` processes; default: up to 4 on CUDA hosts, none on CPU). Apply :func:`to_model_range` for
+    the model's [-1, 1]."""
     device = torch.device(device)
+    idx = torch.arange(len(dataset)) if indices is None else torch.as_tensor(indices, dtype=torch.long)  # type: ignore[arg-type]
     images = getattr(dataset, "images", None)
     if isinstance(images, torch.Tensor):
-        for lo in range(0, images.shape[0], batch_size):
-            yield to_model_range(images[lo:lo + batch_size].to(device, non_blocking=True))
+        for lo in range(0, idx.numel(), batch_size):
+            yield images[idx[lo:lo + batch_size]].to(device, non_blocking=True)
         return
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        pin_memory=device.type == "cuda")
+    cuda = device.type == "cuda"
+    workers = (min(4, os.cpu_count() or 1) if cuda else 0) if num_workers is None else num_workers
+    # an own generator: a DataLoader without one draws its base seed from the global torch RNG
+    loader = DataLoader(Subset(dataset, idx.tolist()), batch_size=batch_size, shuffle=False, num_workers=workers,
+                        pin_memory=cuda, generator=torch.Generator())
     for x in loader:
-        yield to_model_range(x.to(device, non_blocking=True))
+        yield x.to(device, non_blocking=True)
 
 
 __all__ = ["DataError", "DataConfig", "IMAGE_EXTENSIONS", "list_images", "load_image", "ImageFolderDomain",
-           "load_domains", "describe", "to_model_range", "to_uint8", "DomainStream", "iterate_val"]
+           "load_domains", "describe", "dataset_identity", "to_model_range", "to_uint8", "DomainStream", "iterate_images"]

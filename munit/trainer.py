@@ -18,26 +18,34 @@ checkpoint, should_stop). ``experiments/`` plugs MLflow and Optuna into them.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
+import enum
 import json
 import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import torch
 
-from .checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from .checkpoint import RunFolder, capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from .config import ConfigError, LossWeights, ModelConfig, TrainConfig, from_dict, to_dict
 from .data import DataConfig, DomainStream, load_domains, to_model_range
 from .losses import VGGPerceptual, l1, lsgan_d_loss, lsgan_g_loss
 from .model import Discriminator, Generator
 from .sampling import fixed_styles, save_grid, translation_grid
 
-LOSS_NAMES = ("d", "g", "g_adv", "x", "s", "c", "cyc", "vgg")
+# The losses one iteration computes, in the order train_step returns them, logged as ``loss/<name>``, with what
+# each one measures (figure labels). ``g`` is the weighted total; ``cyc`` and ``vgg`` are logged only when their
+# LossWeights field of the same name is > 0.
+LOSSES: dict[str, str] = {
+    "d": "LSGAN loss (discriminators)", "g": "weighted total (generators)", "g_adv": "LSGAN loss (generators)",
+    "x": "L1, image reconstruction", "s": "L1, style reconstruction", "c": "L1, content reconstruction",
+    "cyc": "L1, style-augmented cycle", "vgg": "perceptual distance (VGG16)"}
+LOSS_NAMES = tuple(LOSSES)
+OPTIONAL_LOSSES = ("cyc", "vgg")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -55,7 +63,8 @@ class Callback:
 
     def on_train_start(self, trainer: "Trainer") -> None: ...
     def on_log(self, step: int, scalars: dict[str, float]) -> None: ...
-    def on_evaluate(self, step: int, metrics: dict[str, float]) -> None: ...
+    def on_evaluate(self, step: int, metrics: dict[str, float], meta: Mapping[str, Any]) -> None:
+        """``meta``: what computed the metrics (the evaluator's provenance; empty if it gives none)."""
     def on_samples(self, step: int, paths: dict[str, Path]) -> None: ...
     def on_checkpoint(self, step: int, path: Path) -> None: ...
     def should_stop(self, step: int) -> bool | str:
@@ -64,18 +73,30 @@ class Callback:
     def on_train_end(self, trainer: "Trainer", result: "TrainResult") -> None: ...
 
 
-Evaluator = Callable[["Trainer"], dict[str, float]]
+# An evaluator returns the metric values, or (values, provenance) when it can say what computed them.
+Evaluation = Mapping[str, float] | tuple[Mapping[str, float], Mapping[str, Any]]
+Evaluator = Callable[["Trainer"], Evaluation]
+
+
+class StopReason(str, enum.Enum):
+    """Why ``fit`` returned (a str enum: JSON-able as its value)."""
+
+    COMPLETED = "completed"      # reached cfg.iters
+    STOPPED = "stopped"          # a callback's should_stop (e.g. an Optuna pruning decision); detail says why
+    INTERRUPTED = "interrupted"  # Ctrl-C / SIGTERM after the checkpoint was written
 
 
 @dataclass
 class TrainResult:
     step: int
-    stopped: str            # "completed" | "should_stop: <reason>" | "interrupted"
+    stopped: StopReason
     checkpoint: Path | None
     wall_s: float
     it_per_s: float
     last_losses: dict[str, float]
     last_metrics: dict[str, float]
+    stop_detail: str = ""    # for STOPPED: the callback's reason
+    last_meta: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -90,9 +111,10 @@ def resolve_device(name: str) -> torch.device:
 class Trainer:
     """Trains two MUNIT generators (domain A, domain B) and their discriminators.
 
-    ``out_dir`` receives ``config.json``, ``log.jsonl`` (one JSON line per log interval),
-    ``samples/*.png`` and ``checkpoints/last.pt``. With ``resume=True`` an existing ``last.pt`` is loaded and
-    training continues exactly where it stopped.
+    ``out_dir`` is a :class:`~munit.checkpoint.RunFolder`: ``config.json``, ``log.jsonl`` (one JSON line per log
+    interval), ``metrics.jsonl``, ``samples/*.png`` and ``checkpoints/last.pt``. With ``resume=True`` an existing
+    ``last.pt`` is loaded and training continues exactly where it stopped. The image size is the model's
+    (``model_cfg.image_size``); the data config only says where images come from.
     """
 
     def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, weights: LossWeights | None = None,
@@ -101,9 +123,9 @@ class Trainer:
                  vgg_weights: str | None = None):
         self.model_cfg, self.cfg = model_cfg, train_cfg
         self.weights = weights or LossWeights()
-        data_cfg = data_cfg or DataConfig()
-        self.data_cfg = dataclasses.replace(data_cfg, image_size=model_cfg.image_size)
+        self.data_cfg = data_cfg or DataConfig()
         self.out_dir = Path(out_dir)
+        self.run = RunFolder(self.out_dir)
         self.callbacks = list(callbacks)
         self.evaluator = evaluator
         self.device = resolve_device(train_cfg.device)
@@ -114,8 +136,8 @@ class Trainer:
 
         torch.manual_seed(train_cfg.seed)
         # data first: bad paths fail before any model is built
-        self.train_a, self.train_b = load_domains(self.data_cfg, "train")
-        self.val_a, self.val_b = load_domains(self.data_cfg, "val")
+        self.train_a, self.train_b = load_domains(self.data_cfg, "train", model_cfg.image_size)
+        self.val_a, self.val_b = load_domains(self.data_cfg, "val", model_cfg.image_size)
         nw = train_cfg.num_workers if train_cfg.num_workers >= 0 else (min(4, os.cpu_count() or 1)
                                                                         if self.device.type == "cuda" else 0)
         self.stream_a, self.stream_b = (
@@ -147,8 +169,9 @@ class Trainer:
         self.sample_b = torch.stack([self.val_b[i] for i in range(min(k, len(self.val_b)))])
         self.last_checkpoint: Path | None = None
         self.last_metrics: dict[str, float] = {}
+        self.last_meta: dict[str, Any] = {}
         self._reset_accumulators()
-        self.checkpoint_path = self.out_dir / "checkpoints" / "last.pt"
+        self.checkpoint_path = self.run.checkpoint
         if resume and self.checkpoint_path.is_file():
             self.load_state(load_checkpoint(self.checkpoint_path, map_location=self.device))
             self.last_checkpoint = self.checkpoint_path
@@ -248,14 +271,14 @@ class Trainer:
             from tqdm.auto import tqdm
             bar = tqdm(total=cfg.iters, initial=self.step, desc="munit", unit="it", dynamic_ncols=True)
         t_start = time.perf_counter()
-        start_step, stopped, last_losses = self.step, "completed", {}
+        start_step, stopped, detail, last_losses = self.step, StopReason.COMPLETED, "", {}
         t_log, step_log = time.perf_counter(), self.step
         self._interrupted = False
         old_handler = self._install_sigint()
         try:
             while self.step < cfg.iters:
                 if self._interrupted:
-                    stopped = "interrupted"
+                    stopped = StopReason.INTERRUPTED
                     self.save()
                     raise KeyboardInterrupt(f"interrupted at iteration {self.step}; checkpoint {self.last_checkpoint}")
                 x_a, x_b = next(self.stream_a), next(self.stream_b)
@@ -282,7 +305,7 @@ class Trainer:
                     self.save()
                 reason = self._should_stop() if (at(cfg.log_every) or at(cfg.eval_every)) else None
                 if reason:
-                    stopped = f"should_stop: {reason}"
+                    stopped, detail = StopReason.STOPPED, reason
                     self.save()
                     break
         finally:
@@ -293,7 +316,8 @@ class Trainer:
         wall = time.perf_counter() - t_start
         result = TrainResult(step=self.step, stopped=stopped, checkpoint=self.last_checkpoint, wall_s=wall,
                              it_per_s=(self.step - start_step) / wall if wall > 0 else 0.0,
-                             last_losses=last_losses, last_metrics=dict(self.last_metrics))
+                             last_losses=last_losses, last_metrics=dict(self.last_metrics), stop_detail=detail,
+                             last_meta=dict(self.last_meta))
         for cb in self.callbacks:
             cb.on_train_end(self, result)
         return result
@@ -323,7 +347,7 @@ class Trainer:
     def _log(self, dt: float, n_steps: int, bar) -> dict[str, float]:
         means = (self._acc / max(self._acc_n, 1)).tolist()
         scalars = {f"loss/{k}": v for k, v in zip(LOSS_NAMES, means)
-                   if k not in ("cyc", "vgg") or getattr(self.weights, k) > 0}
+                   if k not in OPTIONAL_LOSSES or getattr(self.weights, k) > 0}
         scalars["lr"] = self.opt_g.param_groups[0]["lr"]
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
@@ -331,8 +355,7 @@ class Trainer:
         scalars["img_per_s"] = scalars["it_per_s"] * self.cfg.batch_size
         self._acc.zero_()
         self._acc_n = 0
-        with open(self.out_dir / "log.jsonl", "a") as f:
-            f.write(json.dumps({"step": self.step, **scalars}) + "\n")
+        self.run.append(RunFolder.LOG, {"step": self.step, **scalars})
         if bar is not None:
             bar.set_postfix({"d": f"{scalars['loss/d']:.3f}", "g": f"{scalars['loss/g']:.3f}"}, refresh=False)
         for cb in self.callbacks:
@@ -359,7 +382,7 @@ class Trainer:
             with self._autocast():
                 imgs = translation_grid(src, dst, x, self.styles, rnd)
             ncols = 2 + self.styles.shape[0] + 1
-            paths[name] = save_grid(imgs, ncols, self.out_dir / "samples" / f"{name}_{self.step:08d}.png")
+            paths[name] = save_grid(imgs, ncols, self.run.sample(name, self.step))
         for cb in self.callbacks:
             cb.on_samples(self.step, paths)
         return paths
@@ -368,12 +391,13 @@ class Trainer:
         # evaluation draws its own random numbers; fork so the training stream is unaffected (exact resume)
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            metrics = self.evaluator(self)
-        self.last_metrics = dict(metrics)
-        with open(self.out_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps({"step": self.step, **metrics}) + "\n")
+            out = self.evaluator(self)
+        values, meta = (out if isinstance(out, tuple) else (out, {}))
+        metrics = {k: float(v) for k, v in values.items()}
+        self.last_metrics, self.last_meta = dict(metrics), dict(meta)
+        self.run.append(RunFolder.METRICS, {"step": self.step, **metrics})
         for cb in self.callbacks:
-            cb.on_evaluate(self.step, metrics)
+            cb.on_evaluate(self.step, metrics, self.last_meta)
         return metrics
 
     def state_dict(self) -> dict[str, Any]:
@@ -418,7 +442,7 @@ class Trainer:
     def _write_config(self) -> None:
         cfg = {"model": to_dict(self.model_cfg), "train": to_dict(self.cfg), "weights": to_dict(self.weights),
                "data": _plain(to_dict(self.data_cfg)), "device": str(self.device), "torch": torch.__version__}
-        (self.out_dir / "config.json").write_text(json.dumps(cfg, indent=2))
+        self.run.config.write_text(json.dumps(cfg, indent=2))
 
 
 def _plain(d: dict[str, Any]) -> dict[str, Any]:
@@ -439,5 +463,5 @@ def load_generators(path: str | os.PathLike, device: str | torch.device = "cpu"
     return gen_a, gen_b, mcfg, meta
 
 
-__all__ = ["Trainer", "TrainResult", "Callback", "NonFiniteLossError", "LOSS_NAMES", "load_generators",
-           "resolve_device"]
+__all__ = ["Trainer", "TrainResult", "StopReason", "Callback", "NonFiniteLossError", "LOSSES", "LOSS_NAMES", "OPTIONAL_LOSSES",
+           "Evaluator", "Evaluation", "load_generators", "resolve_device"]

@@ -72,6 +72,7 @@ def _real_sweep(root: Path, out: StudyStore) -> None:
     import optuna
     from mlflow import MlflowClient
 
+    from experiments import study as study_setup
     from experiments import sweep
     from experiments.objective import Objective
 
@@ -81,8 +82,8 @@ def _real_sweep(root: Path, out: StudyStore) -> None:
 
     build = Objective._trainer
 
-    def trainer(self, params, out_dir, logger, resume):
-        t = build(self, params, out_dir, logger, resume)
+    def trainer(self, configs, out_dir, logger, resume):
+        t = build(self, configs, out_dir, logger, resume)
         if out_dir.name == "3":
             on_log = logger.on_log
 
@@ -99,7 +100,7 @@ def _real_sweep(root: Path, out: StudyStore) -> None:
             "--cache-dir", str(Path(tempfile.gettempdir()) / "munit-ablate-test-cache")]
     threads = __import__("torch").get_num_threads()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(sweep, "make_pruner", lambda name, s: PruneBlogTrial2())
+        mp.setattr(study_setup, "make_pruner", lambda name, s: PruneBlogTrial2())
         mp.setattr(Objective, "_trainer", trainer)
         assert sweep.main(args) == 0
     __import__("torch").set_num_threads(threads)

@@ -145,16 +145,16 @@ def test_gaps_show_as_dash(study_store, study, table):
 def test_sort(study, table):
     from analysis.tables import sort_table
 
-    by_fcd = sort_table(table, "fcd", None, study.directions)
+    by_fcd = sort_table(table, "fcd", None, study)
     vals = by_fcd["fcd/mean best"].tolist()
     present = [v for v in vals if not math.isnan(v)]
     assert present == sorted(present) and all(math.isnan(v) for v in vals[len(present):])
-    by_acc = sort_table(table, "acc/mean final", None, study.directions)
+    by_acc = sort_table(table, "acc/mean final", None, study)
     accs = [v for v in by_acc["acc/mean final"] if not math.isnan(v)]
     assert accs == sorted(accs, reverse=True)
-    asc = sort_table(table, "acc/mean final", True, study.directions)
+    asc = sort_table(table, "acc/mean final", True, study)
     assert [v for v in asc["acc/mean final"] if not math.isnan(v)] == sorted(accs)
-    assert sort_table(table, "objective", None, study.directions)["objective"].iloc[0] == table["objective"].min()
+    assert sort_table(table, "objective", None, study)["objective"].iloc[0] == table["objective"].min()
 
 
 # ---------------------------------------------------------------------------------------------- CLI

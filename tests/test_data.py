@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from munit.data import (DataConfig, DataError, DomainStream, ImageFolderDomain, describe, iterate_val, list_images,
+from munit.data import (DataConfig, DataError, DomainStream, ImageFolderDomain, describe, iterate_images, list_images,
                         load_domains, load_image, to_model_range, to_uint8)
 from munit.synthetic import (DOMAINS, SyntheticDomain, content_error, content_mask, render,
                              synthetic_domains)
@@ -139,26 +139,28 @@ def test_synthetic_bad_arguments():
 
 
 def test_load_domains_synthetic_ignores_domain_names_and_caps():
-    cfg = DataConfig(image_size=16, synthetic_train=12, synthetic_val=5, seed=2, domains=("x", "y"))
-    a, b = load_domains(cfg, "train")
+    cfg = DataConfig(synthetic_train=12, synthetic_val=5, seed=2, domains=("x", "y"))
+    a, b = load_domains(cfg, "train", 16)
     assert (a.name, b.name) == ("A", "B") and len(a) == 12 and a[0].shape == (3, 16, 16)
-    va, _ = load_domains(cfg, "val")
+    va, _ = load_domains(cfg, "val", 16)
     assert len(va) == 5
-    capped, _ = load_domains(DataConfig(image_size=16, max_images=3), "train")
+    capped, _ = load_domains(DataConfig(max_images=3), "train", 16)
     assert len(capped) == 3
     assert describe(a)["source"].startswith("synthetic") and describe(a)["count"] == 12
     with pytest.raises(DataError, match="split"):
-        load_domains(cfg, "test")
+        load_domains(cfg, "test", 16)
+    with pytest.raises(DataError, match="image_size"):  # the size is the model's, passed in; still checked
+        load_domains(cfg, "train", 0)
 
 
 # ------------------------------------------------------------------------------------------ folder layouts
 
 def test_afhq_layout_conversions_and_one_warning_for_corrupt(tmp_path):
     root = _afhq(tmp_path / "afhq")
-    cfg = DataConfig(source=str(root), image_size=S)
+    cfg = DataConfig(source=str(root))
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
-        dog, cat = load_domains(cfg, "train")
+        dog, cat = load_domains(cfg, "train", S)
     msgs = [str(w.message) for w in rec if "unreadable" in str(w.message)]
     assert len(msgs) == 1 and "corrupt.jpg" in msgs[0] and "truncated.png" in msgs[0]
     assert sorted(p.name for p in dog.skipped) == ["corrupt.jpg", "truncated.png"]
@@ -173,10 +175,10 @@ def test_afhq_layout_conversions_and_one_warning_for_corrupt(tmp_path):
     assert items["palette.png"][:, 0, 0].tolist() == [10, 20, 30]
     d = describe(dog)
     assert d["name"] == "dog" and d["count"] == 8 and d["skipped"] == 2 and d["source"].endswith("dog")
-    vdog, vcat = load_domains(cfg, "val")
+    vdog, vcat = load_domains(cfg, "val", S)
     assert len(vdog) == len(vcat) == 2 and all("val" in str(p) for p in vdog.paths)
     with pytest.warns(UserWarning, match="corrupt.jpg"):  # the cap counts readable images only
-        assert len(load_domains(DataConfig(source=str(root), image_size=S, max_images=3), "train")[0]) == 3
+        assert len(load_domains(DataConfig(source=str(root), max_images=3), "train", S)[0]) == 3
 
 
 def test_image_conversions(tmp_path):
@@ -236,29 +238,29 @@ def test_all_corrupt_is_a_data_error(tmp_path):
 def test_layout_errors_name_the_path(tmp_path):
     missing = tmp_path / "nowhere"
     with pytest.raises(DataError, match="data root not found") as e:
-        load_domains(DataConfig(source=str(missing)), "train")
+        load_domains(DataConfig(source=str(missing)), "train", S)
     assert str(missing) in str(e.value) and "Expected" in str(e.value)
 
     root = tmp_path / "afhq"
     _rgb(root / "train" / "dog" / "a.jpg")
     with pytest.raises(DataError, match="AFHQ domain folder not found") as e:
-        load_domains(DataConfig(source=str(root)), "train")
+        load_domains(DataConfig(source=str(root)), "train", S)
     assert str(root / "train" / "cat") in str(e.value) and "{train,val}" in str(e.value)
     (root / "train" / "cat").mkdir()
     with pytest.raises(DataError, match="no images") as e:
-        load_domains(DataConfig(source=str(root)), "train")
+        load_domains(DataConfig(source=str(root)), "train", S)
     assert str(root / "train" / "cat") in str(e.value)
     with pytest.raises(DataError, match="AFHQ split folder not found"):
-        load_domains(DataConfig(source=str(root)), "val")
+        load_domains(DataConfig(source=str(root)), "val", S)
 
     two = tmp_path / "two"
     _rgb(two / "horse" / "a.jpg")
     with pytest.raises(DataError, match="domain folder not found") as e:
-        load_domains(DataConfig(source=str(two), domains=("horse", "zebra")), "train")
+        load_domains(DataConfig(source=str(two), domains=("horse", "zebra")), "train", S)
     assert str(two / "zebra") in str(e.value)
     _rgb(two / "zebra" / "a.jpg")
     with pytest.raises(DataError, match="at least 2"):
-        load_domains(DataConfig(source=str(two), domains=("horse", "zebra")), "train")
+        load_domains(DataConfig(source=str(two), domains=("horse", "zebra")), "train", S)
 
 
 def test_two_folder_layout_split_and_paths_as_domains(tmp_path, monkeypatch):
@@ -266,26 +268,26 @@ def test_two_folder_layout_split_and_paths_as_domains(tmp_path, monkeypatch):
     for dom in ("horse", "zebra"):
         for i in range(10):
             _rgb(root / dom / f"{i:02d}.png", (i, i, i))
-    cfg = DataConfig(source=str(root), domains=("horse", "zebra"), image_size=S, val_fraction=0.2)
-    tr, _ = load_domains(cfg, "train")
-    va, _ = load_domains(cfg, "val")
+    cfg = DataConfig(source=str(root), domains=("horse", "zebra"), val_fraction=0.2)
+    tr, _ = load_domains(cfg, "train", S)
+    va, _ = load_domains(cfg, "val", S)
     assert [p.name for p in tr.paths] == [f"{i:02d}.png" for i in range(8)]
     assert [p.name for p in va.paths] == ["08.png", "09.png"] and tr.name == "horse"
-    tiny = DataConfig(source=str(root), domains=("horse", "zebra"), image_size=S, val_fraction=0.01)
-    assert len(load_domains(tiny, "val")[0]) == 1 and len(load_domains(tiny, "train")[0]) == 9
+    tiny = DataConfig(source=str(root), domains=("horse", "zebra"), val_fraction=0.01)
+    assert len(load_domains(tiny, "val", S)[0]) == 1 and len(load_domains(tiny, "train", S)[0]) == 9
     # domains as folder paths, absolute and relative; source need not exist
     absolute = DataConfig(source=str(tmp_path / "unused"), domains=(str(root / "horse"), str(root / "zebra")),
-                          image_size=S, val_fraction=0.2)
-    a, b = load_domains(absolute, "train")
+                          val_fraction=0.2)
+    a, b = load_domains(absolute, "train", S)
     assert (a.name, b.name, len(a), len(b)) == ("horse", "zebra", 8, 8)
     monkeypatch.chdir(tmp_path)
-    relative = DataConfig(source="unused", domains=("h2z/horse", "h2z/zebra"), image_size=S, val_fraction=0.2)
-    assert [p.name for p in load_domains(relative, "val")[1].paths] == ["08.png", "09.png"]
+    relative = DataConfig(source="unused", domains=("h2z/horse", "h2z/zebra"), val_fraction=0.2)
+    assert [p.name for p in load_domains(relative, "val", S)[1].paths] == ["08.png", "09.png"]
 
 
 def test_data_config_validation():
     assert DataConfig(domains=["a", "b"]).domains == ("a", "b")
-    for bad in (dict(val_fraction=0.0), dict(image_size=0), dict(max_images=0), dict(domains=("a",))):
+    for bad in (dict(val_fraction=0.0), dict(synthetic_train=0), dict(max_images=0), dict(domains=("a",))):
         with pytest.raises(DataError):
             DataConfig(**bad)
 
@@ -364,12 +366,15 @@ def test_stream_with_worker_processes_matches(tmp_path):
     assert all(torch.equal(x, y) for x, y in zip(a, b))
 
 
-def test_iterate_val_in_order_with_partial_batch(tmp_path):
+def test_iterate_images_in_order_with_partial_batch(tmp_path):
     a, _ = synthetic_domains(16, "val", n=7)
-    batches = list(iterate_val(a, 3, "cpu"))
+    batches = list(iterate_images(a, 3, "cpu"))
     assert [len(x) for x in batches] == [3, 3, 1]
-    assert torch.equal(torch.cat(batches), to_model_range(a.images))
+    assert torch.equal(to_model_range(torch.cat(batches)), to_model_range(a.images))
     paths = [_rgb(tmp_path / f"{i}.png", (i * 30, 0, 0)) for i in range(5)]
     ds = ImageFolderDomain(paths, S)
-    got = torch.cat(list(iterate_val(ds, 2, "cpu")))
-    assert torch.equal(to_uint8(got), torch.stack([ds[i] for i in range(5)]))
+    got = torch.cat(list(iterate_images(ds, 2, "cpu")))
+    assert torch.equal(got, torch.stack([ds[i] for i in range(5)]))
+    # a subset, in the order given (the evaluation protocol's evenly spaced subsets)
+    assert torch.equal(torch.cat(list(iterate_images(ds, 2, "cpu", indices=[4, 0, 2]))),
+                       torch.stack([ds[i] for i in (4, 0, 2)]))

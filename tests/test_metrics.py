@@ -17,13 +17,12 @@ import torch.nn as nn
 
 from munit.config import TrainConfig, model_preset
 from munit.data import DataConfig, to_model_range
-from munit.metrics import (METRICS, ClassifierConfig, MetricError, Protocol, check_available, evaluate,
-                           make_evaluator)
+from munit.metrics import METRICS, ClassifierConfig, Evaluator, MetricError, Protocol, check_available, evaluate
 from munit.metrics import weights as W
 from munit.metrics.classifier import train_classifier
 from munit.metrics.frechet import FrechetDistance
 from munit.metrics.protocol import EvalData
-from munit.metrics.standins import write_stand_ins
+from munit.metrics.weights import write_stand_ins
 from munit.model import Generator
 from munit.synthetic import synthetic_domains
 
@@ -132,9 +131,9 @@ def test_missing_weights_error_names_file_url_and_option(empty_hub, metric, w):
     for part in (w.filename, w.url, w.option, str(empty_hub / w.filename), W.ALLOW_DOWNLOAD_ENV):
         assert part in msg
     with pytest.raises(MetricError, match=w.option):  # the trainer's evaluator fails at construction
-        make_evaluator([metric])
+        Evaluator([metric])
     with pytest.raises(MetricError, match="does not exist"):
-        check_available([metric], **{w.kwarg: str(empty_hub / "nowhere.pth")})
+        check_available([metric], weights={w.key: str(empty_hub / "nowhere.pth")})
 
 
 def test_download_failure_is_reported_not_hidden(empty_hub, monkeypatch):
@@ -237,7 +236,7 @@ def test_alexnet_from_an_explicit_path(stand_ins, data32, empty_hub):
     """--alexnet-weights PATH: the file is shown to torchvision without copying it into the hub cache."""
     gen = StubGenerator("style")
     r = evaluate(gen, gen, data32.train_a, data32.train_b, data32.val_a, data32.val_b, ["lpips"],
-                 Protocol(n_val=2, n_styles=2), alexnet_weights=stand_ins / W.ALEXNET.filename)
+                 Protocol(n_val=2, n_styles=2), weights={"alexnet": stand_ins / W.ALEXNET.filename})
     assert r["lpips/mean"] > 0 and r["meta"]["lpips"]["weights"] == str(stand_ins / W.ALEXNET.filename)
     assert not empty_hub.exists() or not any(empty_hub.iterdir())
     assert torch.hub.get_dir() == str(empty_hub.parent)  # the hub dir is restored
@@ -333,15 +332,16 @@ def test_trainer_callback_and_cli(empty_hub, tmp_path, capsys):
     from munit.trainer import Trainer
 
     cache = tmp_path / "cache"
-    ev = make_evaluator(["acc", "content"], Protocol(n_val=2, n_styles=2), cache_dir=cache,
-                        classifier=ClassifierConfig(epochs=1))
+    ev = Evaluator(["acc", "content"], Protocol(n_val=2, n_styles=2), cache_dir=cache,
+                   classifier=ClassifierConfig(epochs=1))
     tcfg = TrainConfig(iters=2, eval_every=2, progress=False, sample_every=0, checkpoint_every=0, device="cpu")
     dcfg = DataConfig(synthetic_train=32, synthetic_val=4)
     result = Trainer(model_preset("tiny"), tcfg, data_cfg=dcfg, out_dir=tmp_path / "run", evaluator=ev).fit()
     assert set(result.last_metrics) == {"acc/a2b", "acc/b2a", "acc/mean", "acc/classifier_val", "content/a2b",
                                         "content/b2a", "content/mean"}
     assert all(isinstance(v, float) for v in result.last_metrics.values())
-    assert "domain classifier" in ev.meta["acc"]["backbone"] and ev.meta["acc"]["protocol"]["seed"] == tcfg.seed
+    meta = result.last_meta  # provenance travels with the values: to the callbacks and into the result
+    assert "domain classifier" in meta["acc"]["backbone"] and meta["acc"]["protocol"]["seed"] == tcfg.seed
 
     ckpt = str(result.checkpoint)
     capsys.readouterr()

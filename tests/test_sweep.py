@@ -87,8 +87,8 @@ def faulty_trials(monkeypatch):
     """Trial 0 raises, trial 1's losses go NaN at iteration 3, the others train normally."""
     build = Objective._trainer
 
-    def trainer(self, params, out_dir, logger, resume):
-        t = build(self, params, out_dir, logger, resume)
+    def trainer(self, configs, out_dir, logger, resume):
+        t = build(self, configs, out_dir, logger, resume)
         number = int(out_dir.name)
         if number == 0:
             def boom():
@@ -127,8 +127,8 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_resumes_the_trial(tmp_path, monkeypa
     root = tmp_path / "mlruns"
     build = Objective._trainer
 
-    def trainer(self, params, out_dir, logger, resume):
-        t = build(self, params, out_dir, logger, resume)
+    def trainer(self, configs, out_dir, logger, resume):
+        t = build(self, configs, out_dir, logger, resume)
         if out_dir.name == "1" and not resume:   # the user presses Ctrl-C during trial 1, at iteration 4
             on_log = logger.on_log
 

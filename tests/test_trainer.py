@@ -15,7 +15,7 @@ from munit.config import LossWeights, TrainConfig, model_preset
 from munit.data import DataConfig, to_model_range
 from munit.model import translate
 from munit.synthetic import content_error
-from munit.trainer import Callback, NonFiniteLossError, Trainer
+from munit.trainer import Callback, NonFiniteLossError, StopReason, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_ARGS = ["train", "--data", "synthetic", "--preset", "tiny", "--max-images", "20", "--batch-size", "4",
@@ -89,12 +89,14 @@ def test_learning_on_synthetic_beats_initialisation(tmp_path):
 class _Recorder(Callback):
     def __init__(self, stop_at=None):
         self.logs, self.evals, self.samples, self.ckpts, self.stop_at = [], [], [], [], stop_at
+        self.metas = []
 
     def on_log(self, step, scalars):
         self.logs.append((step, scalars))
 
-    def on_evaluate(self, step, metrics):
+    def on_evaluate(self, step, metrics, meta):
         self.evals.append((step, metrics))
+        self.metas.append(meta)
 
     def on_samples(self, step, paths):
         self.samples.append((step, paths))
@@ -121,12 +123,13 @@ def test_callbacks_samples_and_should_stop(tmp_path):
     rec = _Recorder(stop_at=6)
     calls = []
 
-    def evaluator(trainer):
+    def evaluator(trainer):  # an evaluator returns its values and what computed them
         calls.append(trainer.step)
-        return {"toy/metric": float(trainer.step)}
+        return {"toy/metric": float(trainer.step)}, {"toy": {"backbone": "the step counter"}}
 
     res = _tiny_trainer(tmp_path, [rec], evaluator).fit()
-    assert res.step == 6 and res.stopped == "should_stop: enough"
+    assert res.step == 6 and res.stopped is StopReason.STOPPED and res.stop_detail == "enough"
+    assert rec.metas == [{"toy": {"backbone": "the step counter"}}] and res.last_meta == rec.metas[0]
     assert [s for s, _ in rec.logs] == [2, 4, 6]
     assert set(rec.logs[0][1]) >= {"loss/d", "loss/g", "loss/g_adv", "loss/x", "loss/s", "loss/c", "loss/cyc", "lr",
                                    "it_per_s", "img_per_s"}

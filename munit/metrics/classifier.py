@@ -1,4 +1,5 @@
-"""The domain classifier behind translation accuracy (``acc``) and the Fréchet classifier distance (``fcd``).
+"""The domain classifier behind translation accuracy (``acc``, defined here) and the Fréchet classifier distance
+(``fcd``, in :mod:`munit.metrics.frechet`).
 
 A small CNN (4 stride-2 conv blocks, global average pooling, a linear head: 128-d penultimate features) trained
 to tell the two domains' *real train* images apart at a small working resolution (64 px by default). Its
@@ -19,11 +20,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..data import to_model_range
-from .batches import evenly_spaced, real_batches
-from .cache import DiskCache, dataset_identity, digest
-from .errors import MetricError
-from .protocol import EvalData
+from ..data import dataset_identity, iterate_images, to_model_range
+from .protocol import (Batch, Direction, EvalData, MetricError, Protocol, Resources, Scorer, digest,
+                       evenly_spaced, register_metric)
 
 FEATURE_DIM = 128
 
@@ -112,7 +111,7 @@ class TrainedClassifier:
 
 def _stack(ds, cap: int | None, clf: DomainClassifier, batch: int, device: torch.device) -> torch.Tensor:
     idx = evenly_spaced(len(ds), cap)
-    return torch.cat([clf.shrink(x) for x in real_batches(ds, idx, batch, device)])
+    return torch.cat([clf.shrink(x) for x in iterate_images(ds, batch, device, indices=idx)])
 
 
 @torch.no_grad()
@@ -177,26 +176,72 @@ def train_classifier(data: EvalData, cfg: ClassifierConfig, device: torch.device
     return TrainedClassifier(clf, val_acc, "", "trained", info)
 
 
-def load_or_train(data: EvalData, cfg: ClassifierConfig, device: torch.device, cache: DiskCache
+def load_or_train(data: EvalData, cfg: ClassifierConfig, device: torch.device, resources: Resources
                   ) -> TrainedClassifier:
+    """The classifier for ``data`` and ``cfg``: from the resources' cache (memory or disk) or trained now."""
     image_size = int(data.train_a[0].shape[-1])
     key = classifier_key(data, cfg, image_size)
     size = min(cfg.size, image_size)
-    if key is not None:
-        hit = cache.load("classifier", key)
-        if hit is not None:
-            with torch.device("meta"):  # no init work and no RNG draw: every value comes from the file
-                clf = DomainClassifier(size, cfg.width)
-            clf.load_state_dict(hit["state_dict"], assign=True)
-            clf.to(device).eval().requires_grad_(False)
-            return TrainedClassifier(clf, float(hit["val_acc"]), digest(key), "disk cache", dict(hit["info"]))
-    trained = train_classifier(data, cfg, device)
-    trained.key_digest = digest(key) if key is not None else "uncached"
-    if key is not None:
-        state = {k: v.cpu() for k, v in trained.model.state_dict().items()}
-        cache.store("classifier", key, {"state_dict": state, "val_acc": trained.val_acc, "info": trained.info})
-    return trained
+
+    def train() -> dict[str, Any]:
+        t = train_classifier(data, cfg, device)
+        return {"state_dict": {k: v.cpu() for k, v in t.model.state_dict().items()}, "val_acc": t.val_acc,
+                "info": t.info}
+
+    ids = tuple(id(ds) for ds in (data.train_a, data.train_b, data.val_a, data.val_b))
+    state, source = resources.cached("classifier", key, train, memory_key=("classifier", ids, asdict(cfg)))
+    with torch.device("meta"):  # no init work and no RNG draw: every value comes from the state
+        clf = DomainClassifier(size, cfg.width)
+    clf.load_state_dict(state["state_dict"], assign=True)
+    clf.to(device).eval().requires_grad_(False)
+    return TrainedClassifier(clf, float(state["val_acc"]), digest(key) if key is not None else "uncached",
+                             "trained" if source == "computed" else source, dict(state["info"]))
+
+
+@register_metric(higher_is_better=True, extra_keys=("acc/classifier_val",), rank=40,
+                 label="translation accuracy (fraction)",
+                 doc="share of translations the domain classifier assigns to the target domain (higher is better)")
+class Acc(Scorer):
+    """``acc``: translation accuracy -- the share of translated images that the domain classifier assigns to the
+    target domain (the rigorous form of the seed blog's "does a captioner call the dog->cat output a cat"). The
+    classifier's own accuracy on the real val images is reported as ``acc/classifier_val``."""
+
+    name = "acc"
+
+    def __init__(self, resources: Resources):
+        super().__init__(resources)
+        self.clf: TrainedClassifier | None = None
+        self.counts: dict[str, tuple[int, int]] = {}
+
+    def start(self, data: EvalData, protocol: Protocol, device: torch.device) -> None:
+        self.clf = self.res.classifier(data, device)
+
+    def begin(self, d: Direction) -> None:
+        assert self.clf is not None
+        self.correct = torch.zeros((), dtype=torch.long, device=next(self.clf.model.parameters()).device)
+        self.total = 0
+
+    def update(self, d: Direction, batch: Batch) -> None:
+        assert self.clf is not None
+        pred = self.clf.model(batch.uint8).argmax(1)
+        self.correct += (pred == d.target_label).sum()  # stays on the device: no sync per batch
+        self.total += pred.shape[0]
+
+    def end(self, d: Direction) -> float:
+        correct = int(self.correct)
+        self.counts[d.name] = (correct, self.total)
+        return correct / max(1, self.total)
+
+    def extra(self) -> dict[str, float]:
+        assert self.clf is not None
+        return {"acc/classifier_val": float(self.clf.val_acc)}
+
+    def meta(self) -> dict[str, Any]:
+        assert self.clf is not None
+        return {"backbone": self.clf.backbone, "classifier": self.clf.key_digest, "classifier_val": self.clf.val_acc,
+                "classifier_source": self.clf.source, "classifier_info": self.clf.info,
+                "n_fake": {k: v[1] for k, v in self.counts.items()}}
 
 
 __all__ = ["ClassifierConfig", "DomainClassifier", "ClassifierFeatures", "TrainedClassifier", "train_classifier",
-           "load_or_train", "classifier_key", "accuracy", "FEATURE_DIM"]
+           "load_or_train", "classifier_key", "accuracy", "FEATURE_DIM", "Acc"]

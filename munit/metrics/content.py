@@ -7,23 +7,21 @@ is thresholded as a target-domain image (:func:`munit.synthetic.content_mask`) a
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from ..synthetic import THRESHOLD, content_error
-from .errors import MetricError
-from .protocol import Batch, Direction, EvalData, MetricSpec, Protocol, Scorer
-
-if TYPE_CHECKING:
-    from .session import Session
+from .protocol import Batch, Direction, EvalData, MetricError, Protocol, Resources, Scorer, register_metric
 
 
+@register_metric(higher_is_better=False, synthetic_only=True, rank=50, label="content error (1 − IoU)",
+                 doc="synthetic set only: 1 - IoU of the translated shapes with the paired ground truth")
 class Content(Scorer):
     name = "content"
-    higher_is_better = False
 
-    def __init__(self, session: "Session"):
+    def __init__(self, resources: Resources):
+        super().__init__(resources)
         self.n: dict[str, int] = {}
 
     def start(self, data: EvalData, protocol: Protocol, device: torch.device) -> None:
@@ -51,7 +49,4 @@ class Content(Scorer):
                             "mask", "n_fake": dict(self.n)}
 
 
-SPEC = MetricSpec("content", Content, higher_is_better=False, synthetic_only=True,
-                  doc="synthetic set only: 1 - IoU of the translated shapes with the paired ground truth")
-
-__all__ = ["Content", "SPEC"]
+__all__ = ["Content"]

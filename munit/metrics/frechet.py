@@ -1,10 +1,20 @@
-"""Fréchet distance between feature distributions, computed by torchmetrics' ``FrechetInceptionDistance``.
+"""Fréchet distances between feature distributions: ``fid`` (Inception features) and ``fcd`` (the domain
+classifier's features), both computed by torchmetrics' ``FrechetInceptionDistance``.
 
-FID (Inception features) and FCD (the domain classifier's features) are the same computation with different
-feature extractors, so both go through :class:`FrechetDistance`: one torchmetrics metric per extractor, whose
-*real* statistics (feature sum, sum of outer products, count -- exactly torchmetrics' own states) are computed
-once per target domain, cached, and swapped in before each direction's fakes are accumulated. The sqrtm part is
-torchmetrics' (eigenvalues of sigma_1 sigma_2 in float64); nothing here re-derives it.
+They are the same computation with different feature extractors, so both go through :class:`FrechetDistance`:
+one torchmetrics metric per extractor, whose *real* statistics (feature sum, sum of outer products, count --
+exactly torchmetrics' own states) are computed once per target domain, cached, and swapped in before each
+direction's fakes are accumulated. The sqrtm part is torchmetrics' (eigenvalues of sigma_1 sigma_2 in float64);
+nothing here re-derives it.
+
+* ``fid``: Fréchet Inception Distance per direction, after StarGAN v2's protocol. Real set: the target domain's
+  train images; fake set: every selected val source image translated with ``n_styles`` random styles.
+  ``FrechetInceptionDistance(feature=2048)`` with torch-fidelity's TF-Inception weights
+  (``weights-inception-2015-12-05-6726825d.pth``), fed uint8 images, resized to 299 with torch-fidelity's
+  TF1-compatible bilinear interpolation, as the reference TF implementation does.
+* ``fcd``: the same in the domain classifier's penultimate (128-d) features -- the FID analogue that needs no
+  downloaded weights. Its values are comparable only between evaluations that share the classifier (recorded
+  in the metadata).
 """
 from __future__ import annotations
 
@@ -13,8 +23,11 @@ from typing import Any, Iterable
 
 import torch
 
-from .errors import MetricError
-from .protocol import Batch, Direction, Protocol, Scorer
+from ..data import dataset_identity, iterate_images
+from .classifier import ClassifierFeatures, TrainedClassifier
+from .protocol import (Batch, Direction, EvalData, MetricError, Protocol, Resources, Scorer, evenly_spaced,
+                       register_metric)
+from .weights import INCEPTION, file_digest
 
 
 @dataclass
@@ -101,13 +114,17 @@ class FrechetDistance:
 
 
 class FrechetScorer(Scorer):
-    """The per-direction steps FID and FCD share: real statistics of the target domain (cached by the
-    session under ``backbone_key``), then the fakes accumulated against them. Subclasses set ``self.fd`` in
+    """The per-direction steps FID and FCD share: real statistics of the target domain (cached through the
+    resources under ``backbone_key``), then the fakes accumulated against them. Subclasses set ``self.fd`` in
     ``start`` and say what identifies their feature extractor."""
 
     fd: FrechetDistance | None = None
     protocol: Protocol
     device: torch.device
+
+    def __init__(self, resources: Resources):
+        super().__init__(resources)
+        self.info: dict[str, dict[str, Any]] = {}
 
     def backbone_key(self) -> tuple[dict[str, Any], bool]:
         """(key of the real-statistics cache, whether to persist them on disk)."""
@@ -115,11 +132,21 @@ class FrechetScorer(Scorer):
 
     def begin(self, d: Direction) -> None:
         assert self.fd is not None
-        key, persist = self.backbone_key()
-        stats, source = self.session.real_stats(self.name, key, self.fd, d.real, self.protocol, self.device,
-                                                persist=persist)
+        fd, protocol, device = self.fd, self.protocol, self.device
+        backbone, persist = self.backbone_key()
+        idx = evenly_spaced(len(d.real), protocol.n_real)  # type: ignore[arg-type]
+        ident = dataset_identity(d.real) if persist else None
+        key = None if ident is None else {"what": f"{self.name}-real-stats-v1", "backbone": backbone,
+                                          "dataset": ident, "n": int(idx.numel())}
+
+        def compute() -> dict[str, Any]:
+            return fd.real_stats(iterate_images(d.real, protocol.batch_size, device, indices=idx)).to_state()
+
+        state, source = self.res.cached("real_stats", key, compute, prefix=f"{self.name}-",
+                                        memory_key=(id(d.real), int(idx.numel()), repr(backbone)))
+        stats = RealStats.from_state(state)
         self.info[d.name] = {"n_real": stats.n, "real_stats": source}
-        self.fd.begin(stats)
+        fd.begin(stats)
 
     def update(self, d: Direction, batch: Batch) -> None:
         assert self.fd is not None
@@ -134,4 +161,58 @@ class FrechetScorer(Scorer):
         return {k: {d: v[k] for d, v in self.info.items()} for k in ("n_real", "n_fake", "real_stats")}
 
 
-__all__ = ["RealStats", "FrechetDistance", "FrechetScorer"]
+@register_metric(weights=("inception",), higher_is_better=False, rank=10, label="FID (Inception features)",
+                 doc="Fréchet Inception Distance, target train images vs translated val images (lower is better)")
+class FID(FrechetScorer):
+    name = "fid"
+
+    def __init__(self, resources: Resources):
+        super().__init__(resources)
+        self.weights = resources.weights("inception", self.name)
+        self.sha = file_digest(self.weights)
+
+    def backbone_key(self) -> tuple[dict[str, Any], bool]:
+        return {"backbone": INCEPTION.key, "weights_sha256": self.sha, "resize": "tf1x-bilinear-299"}, True
+
+    def start(self, data: EvalData, protocol: Protocol, device: torch.device) -> None:
+        self.protocol, self.device = protocol, device
+        if self.fd is None or self.fd.device != device:
+            self.fd = FrechetDistance(2048, weights_path=str(self.weights), device=device, antialias=False)
+
+    def meta(self) -> dict[str, Any]:
+        import torchmetrics
+        return {"backbone": INCEPTION.backbone, "weights": str(self.weights), "weights_sha256": self.sha,
+                "resize": "torch-fidelity tf1x bilinear to 299 (antialias=False)", "feature_dim": 2048,
+                "implementation": f"torchmetrics {torchmetrics.__version__} FrechetInceptionDistance",
+                **self.set_sizes()}
+
+
+@register_metric(higher_is_better=False, rank=20, label="Fréchet distance (classifier features)",
+                 doc="Fréchet distance in the domain classifier's features (lower is better; no downloads)")
+class FCD(FrechetScorer):
+    name = "fcd"
+
+    def __init__(self, resources: Resources):
+        super().__init__(resources)
+        self.clf: TrainedClassifier | None = None
+
+    def start(self, data: EvalData, protocol: Protocol, device: torch.device) -> None:
+        self.protocol, self.device = protocol, device
+        clf = self.res.classifier(data, device)
+        if self.fd is None or self.clf is None or self.clf.model is not clf.model:
+            self.fd = FrechetDistance(ClassifierFeatures(clf.model), device=device)
+        self.clf = clf
+
+    def backbone_key(self) -> tuple[dict[str, Any], bool]:
+        assert self.clf is not None
+        cached = self.clf.key_digest != "uncached"  # a classifier without a cache key has no stable identity
+        return {"classifier": self.clf.key_digest if cached else f"id{id(self.clf.model)}"}, cached
+
+    def meta(self) -> dict[str, Any]:
+        assert self.clf is not None
+        return {"backbone": self.clf.backbone, "classifier": self.clf.key_digest, "classifier_val": self.clf.val_acc,
+                "classifier_source": self.clf.source, "feature_dim": ClassifierFeatures.num_features,
+                **self.set_sizes()}
+
+
+__all__ = ["RealStats", "FrechetDistance", "FrechetScorer", "FID", "FCD"]

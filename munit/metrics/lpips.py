@@ -9,24 +9,22 @@ torchmetrics. Inputs are the generator's outputs in [-1, 1]. Higher = more diver
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-from .errors import MetricError
-from .protocol import Batch, Direction, EvalData, MetricSpec, Protocol, Scorer
-from .weights import ALEXNET, file_digest, hub_dir_holding, resolve
-
-if TYPE_CHECKING:
-    from .session import Session
+from .protocol import Batch, Direction, EvalData, MetricError, Protocol, Resources, Scorer, register_metric
+from .weights import ALEXNET, file_digest, hub_dir_holding
 
 
+@register_metric(weights=("alexnet",), higher_is_better=True, rank=30, label="LPIPS distance",
+                 doc="LPIPS diversity among the n_styles outputs of each input (higher = more diverse)")
 class LPIPS(Scorer):
     name = "lpips"
-    higher_is_better = True
 
-    def __init__(self, session: "Session"):
-        self.weights = resolve(ALEXNET, session.alexnet_weights, self.name)
+    def __init__(self, resources: Resources):
+        super().__init__(resources)
+        self.weights = resources.weights("alexnet", self.name)
         self.sha = file_digest(self.weights)
         self.metric = None
         self.pairs: dict[str, int] = {}
@@ -68,7 +66,4 @@ class LPIPS(Scorer):
                 "pairs_per_image": int(self.i.numel()), "n_pairs": dict(self.pairs)}
 
 
-SPEC = MetricSpec("lpips", LPIPS, weights=("alexnet",), higher_is_better=True,
-                  doc="LPIPS diversity among the n_styles outputs of each input (higher = more diverse)")
-
-__all__ = ["LPIPS", "SPEC"]
+__all__ = ["LPIPS"]

@@ -1,79 +1,139 @@
-"""What persists between evaluations -- built metric networks, real-set statistics, the domain classifier --
-and the loop that runs one evaluation.
+"""Running an evaluation: the session that owns what persists between evaluations (metric networks, the cache of
+real-set statistics and of the domain classifier), the public entry points (``evaluate``,
+``evaluate_checkpoint``, ``check_available``) and the trainer's evaluation callback (:class:`Evaluator`).
 
 One evaluation translates each direction's inputs once and hands every batch to every requested metric. It runs
 under ``torch.no_grad`` with the generators in eval mode (restored afterwards) and inside a forked global RNG:
 metric networks are constructed there (their random init would otherwise draw from it), and style codes come
 from their own seeded generator, so evaluating never changes a training run's random stream.
+
+Disk cache layout under the cache root (``cache_dir`` argument, else ``$MUNIT_CACHE``, else
+``~/.cache/munit-ablate``)::
+
+    real_stats/<metric>-<digest>.pt    a real set's feature statistics (+ the key that made them)
+    classifier/<digest>.pt             the domain classifier's state_dict, its val accuracy (+ key)
+
+``<digest>`` hashes a JSON key that names everything the content depends on (dataset identity, subset size,
+backbone and its weights digest, settings). Files are written atomically and read with ``weights_only=True``; a
+file whose stored key differs (a hash collision, an edited file) or that fails to load is recomputed, never
+trusted.
 """
 from __future__ import annotations
 
-import json
+import dataclasses
+import logging
+import os
 import time
 from dataclasses import asdict
-from typing import Any, Hashable, Sequence
+from pathlib import Path
+from typing import Any, Callable, Hashable, Mapping, Sequence
 
 import torch
 from torch.utils.data import Dataset
 
-from .batches import evenly_spaced, real_batches, translations
-from .cache import DiskCache, dataset_identity, digest
-from .classifier import ClassifierConfig, TrainedClassifier, classifier_key, load_or_train
-from .frechet import FrechetDistance, RealStats
-from .protocol import EvalData, Protocol, Scorer, directions
-from .registry import specs
+from ..checkpoint import save_checkpoint
+from .classifier import ClassifierConfig, TrainedClassifier, load_or_train
+from .protocol import EvalData, MetricError, Protocol, Scorer, digest, directions, plain, specs, translations
+from .weights import BACKBONES, WeightPaths, check_keys, resolve
 
+log = logging.getLogger(__name__)
+
+CACHE_ENV = "MUNIT_CACHE"
+DEFAULT_METRICS = ("fid", "lpips", "acc")
+
+
+# ----------------------------------------------------------------------------------------------- disk cache
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    if cache_dir:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "munit-ablate"
+
+
+class DiskCache:
+    """Keyed tensors under one root; ``enabled=False`` makes every lookup miss and every store a no-op."""
+
+    def __init__(self, root: str | os.PathLike | None = None, enabled: bool = True):
+        self.root = cache_root(root)
+        self.enabled = enabled
+
+    def path(self, kind: str, key: Mapping[str, Any], prefix: str = "") -> Path:
+        return self.root / kind / f"{prefix}{digest(key)}.pt"
+
+    def load(self, kind: str, key: Mapping[str, Any], prefix: str = "") -> dict[str, Any] | None:
+        if not self.enabled:
+            return None
+        p = self.path(kind, key, prefix)
+        if not p.is_file():
+            return None
+        try:
+            obj = torch.load(p, map_location="cpu", weights_only=True)
+        except Exception as e:  # truncated or foreign file: recompute
+            log.warning("ignoring unreadable cache file %s (%s)", p, e)
+            return None
+        if not isinstance(obj, dict) or obj.get("key") != plain(key):
+            log.warning("ignoring cache file %s: its key does not match", p)
+            return None
+        return obj
+
+    def store(self, kind: str, key: Mapping[str, Any], value: Mapping[str, Any], prefix: str = "") -> Path | None:
+        if not self.enabled:
+            return None
+        p = self.path(kind, key, prefix)
+        try:
+            save_checkpoint(p, {"key": plain(key), **value})
+        except OSError as e:  # a read-only cache must not fail an evaluation
+            log.warning("could not write cache file %s (%s)", p, e)
+            return None
+        return p
+
+
+# ------------------------------------------------------------------------------------------------- session
 
 class Session:
-    """Scorers for ``metrics`` plus the caches they share. Constructing it resolves every backbone file, so
-    missing weights raise :class:`MetricError` here, before any training or generation."""
+    """Scorers for ``metrics`` plus the resources they share (:class:`~munit.metrics.protocol.Resources`):
+    backbone files, the caches, the domain classifier. Constructing it resolves every backbone file, so missing
+    weights raise :class:`MetricError` here, before any training or generation."""
 
-    def __init__(self, metrics: Sequence[str], cache_dir=None, inception_weights=None, alexnet_weights=None,
-                 classifier: ClassifierConfig | None = None, use_disk_cache: bool = True):
+    def __init__(self, metrics: Sequence[str] | str, cache_dir: str | os.PathLike | None = None,
+                 weights: WeightPaths | None = None, classifier: ClassifierConfig | None = None,
+                 use_disk_cache: bool = True):
         self.specs = specs(metrics)
         self.cache = DiskCache(cache_dir, enabled=use_disk_cache)
-        self.inception_weights = inception_weights
-        self.alexnet_weights = alexnet_weights
+        self.weight_paths = check_keys(weights)
         self.classifier_cfg = classifier or ClassifierConfig()
-        self._real: dict[Hashable, RealStats] = {}
+        self._memory: dict[Hashable, dict[str, Any]] = {}
         self._classifiers: dict[Hashable, TrainedClassifier] = {}
         self.scorers: list[Scorer] = [s.build(self) for s in self.specs]
         self.meta: dict[str, dict[str, Any]] = {}
 
-    # ------------------------------------------------------------------ shared, cached resources
-    def real_stats(self, metric: str, backbone: dict[str, Any], fd: FrechetDistance, ds: Dataset,
-                   protocol: Protocol, device: torch.device, persist: bool = True) -> tuple[RealStats, str]:
-        """Statistics of ``ds``'s real images (the protocol's subset) under ``fd``'s extractor: from memory,
-        else from the disk cache, else computed once and stored. ``persist=False`` (an extractor that has no
-        stable identity) keeps them in memory only. Returns (stats, where they came from)."""
-        idx = evenly_spaced(len(ds), protocol.n_real)  # type: ignore[arg-type]
-        ident = dataset_identity(ds) if persist else None
-        key = None if ident is None else {"what": f"{metric}-real-stats-v1", "backbone": backbone,
-                                          "dataset": ident, "n": int(idx.numel())}
-        mkey: Hashable = digest(key) if key is not None else (
-            "id", id(ds), metric, int(idx.numel()), json.dumps(backbone, sort_keys=True, default=str))
-        if mkey in self._real:
-            return self._real[mkey], "memory"
-        hit = self.cache.load("real_stats", key, prefix=f"{metric}-") if key is not None else None
+    # ------------------------------------------------------------------ Resources
+    def weights(self, backbone: str, metric: str) -> Path:
+        return resolve(BACKBONES[backbone], self.weight_paths.get(backbone), metric)
+
+    def cached(self, kind: str, key: Mapping[str, Any] | None, compute: Callable[[], dict[str, Any]],
+               memory_key: Hashable = None, prefix: str = "") -> tuple[dict[str, Any], str]:
+        mkey: Hashable = (kind, digest(key)) if key is not None else (kind, memory_key)
+        if mkey in self._memory:
+            return self._memory[mkey], "memory"
+        hit = self.cache.load(kind, key, prefix=prefix) if key is not None else None
         if hit is not None:
-            stats, source = RealStats.from_state(hit), "disk cache"
+            state, source = {k: v for k, v in hit.items() if k not in ("key", "format_version")}, "disk cache"
         else:
-            stats, source = fd.real_stats(real_batches(ds, idx, protocol.batch_size, device)), "computed"
+            state, source = compute(), "computed"
             if key is not None:
-                self.cache.store("real_stats", key, stats.to_state(), prefix=f"{metric}-")
-        self._real[mkey] = stats
-        return stats, source
+                self.cache.store(kind, key, state, prefix=prefix)
+        self._memory[mkey] = state
+        return state, source
 
     def classifier(self, data: EvalData, device: torch.device) -> TrainedClassifier:
-        """The domain classifier for ``data`` (memory, disk cache, or trained now)."""
-        image_size = int(data.train_a[0].shape[-1])  # type: ignore[index]
-        key = classifier_key(data, self.classifier_cfg, image_size)
-        mkey: Hashable = (digest(key) if key is not None else
-                          ("id", *(id(ds) for ds in (data.train_a, data.train_b, data.val_a, data.val_b))), str(device))
+        ids = tuple(id(ds) for ds in (data.train_a, data.train_b, data.val_a, data.val_b))
+        mkey = (ids, str(device))
         if mkey in self._classifiers:
             hit = self._classifiers[mkey]
-            return TrainedClassifier(hit.model, hit.val_acc, hit.key_digest, "memory", hit.info)
-        trained = load_or_train(data, self.classifier_cfg, device, self.cache)
+            return dataclasses.replace(hit, source="memory")
+        trained = load_or_train(data, self.classifier_cfg, device, self)
         self._classifiers[mkey] = trained
         return trained
 
@@ -121,4 +181,90 @@ class Session:
         return flat
 
 
-__all__ = ["Session"]
+# ------------------------------------------------------------------------------------------ entry points
+
+def check_available(metrics: Sequence[str] | str, weights: WeightPaths | None = None,
+                    data_source: str | None = None) -> None:
+    """Raise :class:`MetricError` now if a requested metric cannot run: an unknown name, a backbone file that is
+    neither given, nor in the torch hub cache, nor downloadable (only tried when ``MUNIT_ALLOW_DOWNLOAD`` allows
+    it), or -- when ``data_source`` is given -- a synthetic-only metric on real data. Call it before training."""
+    paths = check_keys(weights)
+    for spec in specs(metrics):
+        for key in spec.weights:
+            resolve(BACKBONES[key], paths.get(key), spec.name)
+        if spec.synthetic_only and data_source is not None and data_source != "synthetic":
+            raise MetricError(f"metric '{spec.name}' needs the synthetic dataset (paired ground truth); "
+                              f"the data is {data_source!r}")
+
+
+def _device_of(module: torch.nn.Module) -> torch.device:
+    p = next(iter(module.parameters()), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def evaluate(gen_a: torch.nn.Module, gen_b: torch.nn.Module, train_a: Dataset, train_b: Dataset, val_a: Dataset,
+             val_b: Dataset, metrics: Sequence[str] | str = DEFAULT_METRICS, protocol: Protocol | None = None,
+             device: torch.device | str | None = None, cache_dir: str | os.PathLike | None = None,
+             weights: WeightPaths | None = None, classifier: ClassifierConfig | None = None) -> dict[str, Any]:
+    """Score two generators with the requested metrics: flat floats (``fid/a2b``, ``fid/b2a``, ``fid/mean``,
+    ..., ``acc/classifier_val``) plus ``"meta"`` = {metric: {"backbone": ..., weights, set sizes, cache use}}.
+    ``device`` defaults to the generators' device; ``weights`` maps backbone names to files."""
+    session = Session(metrics, cache_dir, weights, classifier)
+    return session.run(gen_a, gen_b, EvalData(train_a, train_b, val_a, val_b), protocol or Protocol(),
+                       device if device is not None else _device_of(gen_a))
+
+
+def evaluate_checkpoint(path: str | os.PathLike, data_cfg=None, metrics: Sequence[str] | str = DEFAULT_METRICS,
+                        protocol: Protocol | None = None, device: torch.device | str = "auto",
+                        cache_dir: str | os.PathLike | None = None, weights: WeightPaths | None = None,
+                        classifier: ClassifierConfig | None = None,
+                        data_overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """:func:`evaluate` on a training checkpoint. ``data_cfg`` None = the data the checkpoint was trained on
+    (its saved config), with ``data_overrides`` (DataConfig fields, e.g. ``source``) applied; the image size is
+    the model's. The result also has ``"checkpoint"``: {"path", "step"}."""
+    from ..data import DataConfig, load_domains
+    from ..trainer import load_generators, resolve_device
+
+    check_available(metrics, weights)  # before anything is loaded
+    dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
+    gen_a, gen_b, mcfg, meta = load_generators(path, dev)
+    if data_cfg is None:
+        data_cfg = DataConfig.from_saved(dict(meta["config"]["data"]))
+    data_cfg = dataclasses.replace(data_cfg, **(data_overrides or {}))
+    check_available(metrics, weights, data_source=data_cfg.source)
+    train_a, train_b = load_domains(data_cfg, "train", mcfg.image_size)
+    val_a, val_b = load_domains(data_cfg, "val", mcfg.image_size)
+    session = Session(metrics, cache_dir, weights, classifier)
+    result = session.run(gen_a, gen_b, EvalData(train_a, train_b, val_a, val_b), protocol or Protocol(), dev)
+    result["checkpoint"] = {"path": str(path), "step": int(meta["step"])}
+    return result
+
+
+class Evaluator:
+    """The trainer's evaluation callback: ``evaluator(trainer) -> (values, meta)``: flat floats and what computed
+    them (the trainer passes both to its callbacks). Networks, real statistics and the classifier are built on
+    the first call and reused. Style codes are seeded with the run's seed (``trainer.cfg.seed``), so every
+    evaluation of a run uses the same codes and the curves compare like with like. Raises :class:`MetricError`
+    at construction when a backbone file is missing."""
+
+    def __init__(self, metrics: Sequence[str] | str, protocol: Protocol | None = None,
+                 cache_dir: str | os.PathLike | None = None, weights: WeightPaths | None = None,
+                 classifier: ClassifierConfig | None = None):
+        check_available(metrics, weights)
+        self.session = Session(metrics, cache_dir, weights, classifier)
+        self.protocol = protocol or Protocol()
+
+    @property
+    def metrics(self) -> list[str]:
+        return [s.name for s in self.session.specs]
+
+    def __call__(self, trainer) -> tuple[dict[str, float], dict[str, Any]]:
+        protocol = dataclasses.replace(self.protocol, seed=int(trainer.cfg.seed))
+        data = EvalData(trainer.train_a, trainer.train_b, trainer.val_a, trainer.val_b)
+        result = self.session.run(trainer.gen_a, trainer.gen_b, data, protocol, trainer.device)
+        meta = result.pop("meta")
+        return {k: float(v) for k, v in result.items()}, meta
+
+
+__all__ = ["CACHE_ENV", "DEFAULT_METRICS", "cache_root", "digest", "DiskCache", "Session", "check_available",
+           "evaluate", "evaluate_checkpoint", "Evaluator"]

@@ -1,13 +1,19 @@
-"""Pretrained backbone files: where they are looked for, when they may be downloaded, what the error says.
+"""Pretrained backbone files: where they are looked for, when they may be downloaded, what the error says, and
+random-weight stand-ins for offline tests.
 
 Both backbones are the files their libraries would fetch themselves, looked up where those libraries look (the
 torch hub cache, ``torch.hub.get_dir()/checkpoints``) or given as a path. When a file is missing, it is
 downloaded there only if downloads are allowed (``MUNIT_ALLOW_DOWNLOAD`` unset or truthy) and the host is
 reachable; otherwise :class:`MetricError` names the file, its URL, the option and the cache path. There is no
 fallback to another backbone: a metric computed with the wrong network is not the metric.
+
+Paths travel as one mapping keyed by backbone name (``{"inception": PATH, "alexnet": PATH}``) from the command
+line (:func:`add_weight_options`, :func:`weights_from_args`) to the scorer. This module's table imports no torch,
+so command lines can build their options from it cheaply.
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import hashlib
 import os
@@ -15,12 +21,12 @@ import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator, Mapping
 from urllib.parse import urlparse
 
-import torch
+from .protocol import MetricError
 
-from .errors import MetricError
+WeightPaths = Mapping[str, "str | os.PathLike | None"]
 
 ALLOW_DOWNLOAD_ENV = "MUNIT_ALLOW_DOWNLOAD"
 _CONNECT_TIMEOUT_S = 5.0
@@ -50,6 +56,8 @@ class WeightsFile:
 
     def hub_path(self) -> Path:
         """Where torch.hub (hence torch-fidelity and torchvision) caches this file."""
+        import torch
+
         return Path(torch.hub.get_dir()) / "checkpoints" / self.filename
 
 
@@ -87,6 +95,8 @@ def _download(w: WeightsFile, dst: Path) -> None:
     host = urlparse(w.url).hostname or ""
     with socket.create_connection((host, 443), timeout=_CONNECT_TIMEOUT_S):
         pass
+    import torch
+
     dst.parent.mkdir(parents=True, exist_ok=True)
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(_DOWNLOAD_TIMEOUT_S)
@@ -141,6 +151,8 @@ def hub_dir_holding(w: WeightsFile, path: Path) -> Iterator[None]:
     """Make ``path`` visible to a library that only loads ``w`` from the hub cache (torchvision's alexnet inside
     torchmetrics' LPIPS): a temporary hub dir whose ``checkpoints/<filename>`` links to ``path``. A no-op when
     ``path`` already is the hub copy."""
+    import torch
+
     hub = w.hub_path()
     if hub.exists() and hub.resolve() == path.resolve():
         yield
@@ -162,5 +174,86 @@ def hub_dir_holding(w: WeightsFile, path: Path) -> Iterator[None]:
             torch.hub._hub_dir = old  # type: ignore[attr-defined]
 
 
+# ------------------------------------------------------------------------------------------- command lines
+
+def add_weight_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """One ``--<backbone>-weights PATH`` option per backbone file (``--inception-weights``, ``--alexnet-weights``)."""
+    for w in BACKBONES.values():
+        parser.add_argument(w.option, default=None, metavar="PATH", dest=f"{w.key}_weights",
+                            help=f"{w.filename} for {w.key} (default: the torch hub cache)")
+
+
+def weights_from_args(args: argparse.Namespace) -> dict[str, str]:
+    """The backbone paths given on a command line (see :func:`add_weight_options`), keyed by backbone."""
+    return {k: v for k in BACKBONES if (v := getattr(args, f"{k}_weights", None))}
+
+
+def check_keys(paths: WeightPaths | None) -> dict[str, "str | os.PathLike"]:
+    """``paths`` without empty entries; an unknown backbone name is an error (a typo must not pass silently)."""
+    paths = dict(paths or {})
+    unknown = set(paths) - set(BACKBONES)
+    if unknown:
+        raise MetricError(f"unknown backbone(s) {', '.join(sorted(unknown))} in the weights mapping; "
+                          f"known: {', '.join(BACKBONES)}")
+    return {k: v for k, v in paths.items() if v}
+
+
+# ---------------------------------------------------------------------------------------------- stand-ins
+# Random-weight stand-ins for the backbone files: the exact architectures, saved under the exact file names, so
+# offline tests and timing runs exercise the real loading path (hub cache -> torch-fidelity / torchvision ->
+# torchmetrics) without the real weights. Numbers computed with them mean nothing; ``weights_sha256`` in every
+# result's metadata tells them apart from the real files.
+
+def inception_state_dict(seed: int = 0) -> dict:
+    """A randomly initialised state_dict of torch-fidelity's ``FeatureExtractorInceptionV3`` (convs re-drawn
+    kaiming-normal so activations stay O(1) through the 2048-d pool instead of vanishing)."""
+    import torch
+    import torch.nn as nn
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    class _Skeleton(FeatureExtractorInceptionV3):
+        def load_state_dict(self, state_dict, strict=True, assign=False):  # keep the random init
+            return None
+
+    with tempfile.TemporaryDirectory() as tmp, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        empty = Path(tmp) / "empty.pth"
+        torch.save({}, empty)
+        net = _Skeleton("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(empty))
+        for m in net.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+        return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+def alexnet_state_dict(seed: int = 0) -> dict:
+    """A randomly initialised state_dict of torchvision's ``alexnet``."""
+    import torch
+    from torchvision.models import alexnet
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return alexnet(weights=None).state_dict()
+
+
+STAND_INS = {"inception": inception_state_dict, "alexnet": alexnet_state_dict}
+
+
+def write_stand_ins(hub_dir: str | Path, keys: Iterable[str] = ("inception", "alexnet"), seed: int = 0
+                    ) -> dict[str, Path]:
+    """Save stand-ins as ``hub_dir/checkpoints/<real file name>``; returns their paths by backbone key."""
+    import torch
+
+    out = {}
+    for key in keys:
+        p = Path(hub_dir) / "checkpoints" / BACKBONES[key].filename
+        p.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(STAND_INS[key](seed), p)
+        out[key] = p
+    return out
+
+
 __all__ = ["INCEPTION_URL", "ALEXNET_URL", "WeightsFile", "INCEPTION", "ALEXNET", "BACKBONES", "ALLOW_DOWNLOAD_ENV",
-           "downloads_allowed", "resolve", "missing_message", "file_digest", "hub_dir_holding"]
+           "WeightPaths", "downloads_allowed", "resolve", "missing_message", "file_digest", "hub_dir_holding",
+           "add_weight_options", "weights_from_args", "check_keys", "write_stand_ins", "inception_state_dict",
+           "alexnet_state_dict", "STAND_INS"]

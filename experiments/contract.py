@@ -1,0 +1,102 @@
+"""The names a study writes and ``analysis/`` reads: MLflow tags, params and metric keys, Optuna attributes, and
+the layout of the stores under ``--root``. docs/tracking.md describes the same contract in prose.
+
+Torch-free and mlflow-free on purpose: analysis imports it without loading either.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+# ------------------------------------------------------------------------------------------- store layout
+DEFAULT_ROOT = "mlruns"
+TRACKING_DB = "mlflow.db"            # ROOT/mlflow.db: the MLflow tracking store (SQLite)
+JOURNAL = "optuna.journal"           # ROOT/optuna.journal: the default Optuna storage
+ARTIFACTS = "artifacts"              # ROOT/artifacts/<experiment>/<run id>/artifacts/...
+TRIALS = "trials"                    # ROOT/trials/<study>/<trial number>/: the trainer's run folders
+SQLITE_PREFIX = "sqlite:///"
+
+
+def tracking_uri(root: str | Path = DEFAULT_ROOT) -> str:
+    return f"{SQLITE_PREFIX}{Path(root) / TRACKING_DB}"
+
+
+def journal_path(root: str | Path = DEFAULT_ROOT) -> Path:
+    return Path(root) / JOURNAL
+
+
+DEFAULT_TRACKING_URI = tracking_uri()
+DEFAULT_STORAGE = str(journal_path())
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (relative paths stay relative), else None."""
+    return Path(uri[len(SQLITE_PREFIX):]) if uri.startswith(SQLITE_PREFIX) else None
+
+
+def is_url(storage: str) -> bool:
+    """An Optuna storage given as a database URL (else: a journal file path)."""
+    return "://" in storage
+
+
+# ------------------------------------------------------------------------------------------- MLflow runs
+TAG_ROLE = "munit.role"              # "study" (the parent run) | "trial" (one nested run per trial)
+ROLE_STUDY, ROLE_TRIAL = "study", "trial"
+TAG_PARENT = "mlflow.parentRunId"
+TAG_RUN_NAME = "mlflow.runName"
+TAG_STUDY = "optuna.study_name"
+TAG_TRIAL_NUMBER = "optuna.trial_number"
+TAG_TRIAL_ID = "optuna.trial_id"
+TAG_STATE = "optuna.state"           # RUNNING, then COMPLETE | PRUNED | FAIL
+TAG_STORAGE = "optuna.storage"       # password masked
+TAG_DIRECTIONS = "optuna.directions"  # "minimize" or "minimize,maximize"
+TAG_OBJECTIVE = "optuna.objective"   # metric key(s), comma-separated
+TAG_DATA = "munit.data"
+TAG_PRESET = "munit.preset"
+TAG_BLOG = "munit.blog_trial"        # 1 | 2 | 3 for the seed blog's presets
+TAG_FAIL_REASON = "munit.fail_reason"
+TAG_WORKER = "munit.worker"
+TAG_RETRY_OF = "munit.retry_of"
+TAG_RESUMED_AT = "munit.resumed_at"
+TAG_BACKBONE = "munit.backbone."     # + metric name: what computed it
+
+# Optuna trial state -> MLflow run status
+RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED", "RUNNING": "RUNNING"}
+
+# metric keys besides the trainer's scalars and the evaluation metrics (``<metric>/<a2b|b2a|mean>``)
+OBJECTIVE = "objective"              # the value reported to Optuna; ``objective_<i>`` for multi-objective
+WALL_S = "wall_s"
+ITERS_REACHED = "iters_reached"
+SAMPLE_KEY = "samples/{direction}"   # log_image key of the sample grids
+
+# parent-run params that describe the search space: ``space.<param>``
+SPACE_PARAM_PREFIX = "space."
+
+
+def objective_keys(n_objectives: int) -> list[str]:
+    return [OBJECTIVE] if n_objectives == 1 else [f"{OBJECTIVE}_{i}" for i in range(n_objectives)]
+
+
+def run_name(number: int, blog: int | str | None = None) -> str:
+    return f"trial-{number:03d}" + (f"-blog{blog}" if blog else "")
+
+
+# ------------------------------------------------------------------------------------------- Optuna attrs
+# study.user_attrs
+ATTR_SETTINGS = "settings"           # everything the study fixes (experiments.settings.StudySettings)
+ATTR_OPTIONS = "options"             # the options that created the study (re-resolved to check a rerun's)
+ATTR_OBJECTIVE = "objective"         # metric key(s), comma-separated
+ATTR_METRICS = "metric_info"         # {metric: {direction, label, keys, ...}} from munit's metric registry
+ATTR_EXPERIMENT_ID = "mlflow_experiment_id"
+ATTR_PARENT_RUN_ID = "mlflow_parent_run_id"
+# trial.user_attrs
+ATTR_RUN_ID = "mlflow_run_id"
+ATTR_BLOG = "blog_trial"
+ATTR_FAIL_REASON = "fail_reason"
+ATTR_WORKER = "worker"
+ATTR_SKIPPED = "skipped"
+# trial.system_attrs written by Optuna's RetryHeartbeatStaleTrialCallback
+ATTR_RETRY_HISTORY = "retry_history"
+
+
+__all__ = [n for n in dir() if n.isupper() or n in ("tracking_uri", "journal_path", "sqlite_path", "is_url",
+                                                     "objective_keys", "run_name")]
