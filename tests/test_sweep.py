@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 from experiments import sweep
 from experiments.objective import Objective
 from experiments.presets import BLOG_TRIALS, Schedule, blog_params
+from experiments.settings import StudySettings
 from experiments.space import load_space
 from munit.config import ConfigError
 from test_sweep_helpers import client, journal_study, runs, tiny_args
@@ -32,7 +33,8 @@ def test_sweep_tracks_trials_in_mlflow_and_resumes_without_duplicates(tmp_path, 
     assert [t.number for t in trials] == [0, 1, 2]
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
     assert [t.user_attrs["blog_trial"] for t in trials] == [1, 2, 3]   # enqueued first, in order
-    assert set(trials[0].params) == {"lambda_x", "lambda_s", "lambda_c", "lambda_cyc", "lr_step"}
+    assert set(trials[0].params) == set(load_space().names)                # exactly the swept names
+    assert {"lambda_x", "lambda_s", "lambda_c", "lambda_cyc", "lr_step"} <= set(trials[0].params)
     assert trials[0].params["lambda_cyc"] == 0.0 and trials[2].params["lambda_cyc"] == 10.0
     assert trials[2].params["lr_step"] < trials[1].params["lr_step"]   # 3 vs 10 epochs, scaled
     assert study.user_attrs["objective"] == "content/mean" and study.user_attrs["settings"]["iters"] == 8
@@ -205,8 +207,10 @@ def test_reproduce_blog_runs_exactly_the_three_trials_with_the_same_styles(tmp_p
     study = journal_study(root, "munit-blog")
     trials = study.get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    settings = StudySettings.from_dict(study.user_attrs["settings"])
     sched = Schedule(**{k: study.user_attrs["settings"][k] for k in ("epoch_iters", "scale")})
-    assert [t.params for t in trials] == [blog_params(bt, sched) for bt in BLOG_TRIALS]
+    assert [t.params for t in trials] == [blog_params(bt, sched, settings.search_space, settings.configs())
+                                          for bt in BLOG_TRIALS]
     styles = [load_generators(root / "trials" / "munit-blog" / str(t.number) / "checkpoints" / "last.pt")[3]
               ["fixed_styles"] for t in trials]
     assert all((s == styles[0]).all() for s in styles)

@@ -1,0 +1,66 @@
+"""The learning rate, swept by one line in experiments/space.yaml (the architecture's second demonstration): it
+reaches the trainer, the trial's params and MLflow run, and analysis' table, parallel coordinates and
+importances."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from experiments.space import load_space
+
+
+def test_space_yaml_sweeps_the_learning_rate_log_uniformly():
+    p = load_space().params["lr"]
+    assert (p.sets, p.log, p.is_int) == ("train.lr", True, False)
+    assert p.contains(1e-4) and p.contains(1e-3)          # the paper's and the CPU preset's
+
+
+def test_swept_lr_reaches_trainer_tracking_and_analysis(tmp_path, monkeypatch):
+    from experiments import sweep
+    from experiments.presets import BLOG_TRIALS, blog_params
+    from experiments.settings import StudySettings
+    from test_sweep_helpers import client, journal_study, runs, tiny_args
+
+    root = tmp_path / "mlruns"
+    assert sweep.main(tiny_args(root, iters=4, eval_every=4, trials=4, metrics="content") +
+                      ["--blog", "--pruner", "none", "--sampler", "random", "--sampler-seed", "1"]) == 0
+    study = journal_study(root)
+    trials = study.get_trials()
+    settings = study.user_attrs["settings"]
+    # the blog's trials don't set a learning rate: they run at the study's (tiny preset: 1e-3)
+    assert trials[0].params["lr"] == settings["lr"] == 1e-3
+    st = StudySettings.from_dict(settings)
+    assert trials[0].params == blog_params(BLOG_TRIALS[0], st.schedule, st.search_space, st.configs())
+    sampled = trials[3]
+    assert sampled.params["lr"] != 1e-3 and 5e-5 <= sampled.params["lr"] <= 3e-3
+    c = client(root)
+    for run in runs(root, "trial"):
+        t = trials[int(run.data.tags["optuna.trial_number"])]
+        assert float(run.data.params["lr"]) == t.params["lr"]                 # MLflow param = the trial's
+        folder = root / "trials" / "munit-sweep" / str(t.number)
+        assert json.loads((folder / "config.json").read_text())["train"]["lr"] == t.params["lr"]   # trained with it
+        first = c.get_metric_history(run.info.run_id, "lr")[0]                  # the optimiser's, at the first log
+        assert first.value == pytest.approx(t.params["lr"] * 0.5 ** (first.step // t.params["lr_step"]))
+
+    from analysis import figures
+    from analysis.load import load_study
+    from analysis.tables import compare_table, render
+
+    drawn = {}
+
+    def keep(fig, path):
+        drawn[path.name] = [t.get_text() for ax in fig.axes for t in [*ax.get_xticklabels(), *ax.get_yticklabels()]]
+        return path
+
+    monkeypatch.setattr(figures, "_save", keep)
+    s = load_study("munit-sweep", f"sqlite:///{root / 'mlflow.db'}", str(root / "optuna.journal"))
+    assert s.param_names[-1] == "lr"
+    table = compare_table(s)
+    assert list(table["lr"]) == [t.params["lr"] for t in trials]
+    assert " lr " in render(table, s, "markdown").splitlines()[0]
+    figures.parallel_coordinates(s, table, tmp_path / "pc.png")
+    assert "lr" in drawn["pc.png"]
+    path, why = figures.importances(s, tmp_path / "imp.png")
+    assert path is not None, why
+    assert "lr" in drawn["imp.png"]
