@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .load import DEFAULT_STORAGE, DEFAULT_TRACKING_URI, AnalysisError
+from experiments.contract import DEFAULT_STORAGE, DEFAULT_TRACKING_URI
 
 
 def _common(p: argparse.ArgumentParser, out_required: bool = False) -> None:
@@ -91,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # before any heavy import: --help and argument errors return at once
+    from .load import AnalysisError
+
     try:
         return run(args)
     except AnalysisError as e:
