@@ -57,6 +57,7 @@ class TrialContext:
     budget: TrialBudget
     recovery: TrialRecovery
     progress: bool = False
+    console: Any = None          # experiments.console.StudyConsole: the study bar shows the running iteration
 
 
 class Objective:
@@ -171,8 +172,12 @@ class Objective:
         return None
 
     def _trainer(self, configs: dict[str, Any], out_dir: Path, logger: TrialLogger, resume: bool) -> Trainer:
+        callbacks: list = [logger]
+        if self.ctx.console is not None:
+            from .console import TrialProgress
+            callbacks.append(TrialProgress(self.ctx.console, logger.trial.number, configs["train"].iters))
         return Trainer(configs["model"], configs["train"], configs["weights"], configs["data"], out_dir,
-                       callbacks=[logger], evaluator=self.ctx.evaluator, resume=resume)
+                       callbacks=callbacks, evaluator=self.ctx.evaluator, resume=resume)
 
     def _replay(self, trainer: Trainer, folder: RunFolder, run_id: str, trial: optuna.Trial) -> None:
         """A trial resumed from a dead trial's checkpoint: copy its logged history up to the checkpoint into this

@@ -130,7 +130,7 @@ OPTIONS: tuple[Option, ...] = (
            "retried)", WORKER, kw=dict(type=int, default=60)),
     Option("cache_dir", "metric cache (real-set statistics, domain classifier); default $MUNIT_CACHE or "
            "~/.cache/munit-ablate", WORKER),
-    Option("progress", "per-trial progress bar (default: on a terminal with one worker)", WORKER,
+    Option("progress", "the trainer's per-trial progress bar besides the study's (default: off)", WORKER,
            kw=dict(action=argparse.BooleanOptionalAction, default=None)),
     Option("worker_index", argparse.SUPPRESS, WORKER, kw=dict(type=int, default=0)),
     Option("no_summary", argparse.SUPPRESS, WORKER, kw=dict(action="store_true")),
@@ -216,32 +216,16 @@ class SweepSummary:
     interrupted: bool = False
 
 
-def _print_trial(budget, s):
-    import optuna
-
-    def callback(study: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
-        if t.user_attrs.get(C.ATTR_SKIPPED):
-            return
-        conf = " ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in t.params.items())
-        blog = f" [blog {t.user_attrs[C.ATTR_BLOG]}]" if t.user_attrs.get(C.ATTR_BLOG) else ""
-        if t.state == optuna.trial.TrialState.COMPLETE:
-            what = " ".join(f"{k} {v:.4f}" for k, v in zip(s.objective, t.values))
-        else:
-            what = t.user_attrs.get(C.ATTR_FAIL_REASON, "")
-        took = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else 0.0
-        print(f"trial {t.number}{blog} {t.state.name}: {what}  ({conf}; {took:.0f} s; "
-              f"{budget.used(study)}/{budget.n_trials})", flush=True)
-    return callback
-
-
 def run_sweep(cfg: SweepConfig) -> SweepSummary:
     """Run (or continue) a study until it has ``cfg.trials`` trials; returns what the study holds then."""
     import optuna
     import torch
 
     from experiments.budget import TrialBudget, counted
+    from experiments.console import StudyConsole, header
     from experiments.storage import open_storage
-    from experiments.study import best_trials, close_parent, resolve_settings, setup_study
+    from experiments.study import best_trials, close_parent, direction, resolve_settings, setup_study
+    from experiments.tracking import runs_url
     from experiments.workers import TrialRecovery, default_threads, spawn_workers
     from munit.trainer import resolve_device
 
@@ -265,29 +249,46 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
     recovery.fail_dead_local_trials(s.study)
 
     budget = TrialBudget(cfg.trials)
+    directions = [direction(k) for k in s.settings.objective]
+    states = _states(s.study)
+    console = StudyConsole(cfg.trials, sum(states.values()), s.settings.objective, directions,
+                           enabled=not cfg.no_summary)
+    for line in header(cfg.study_name, s.settings, states, cfg.trials, cfg.tracking, cfg.storage_url, directions,
+                       runs_url(cfg.tracking, s.experiment_id)):
+        console.print(line)
     interrupted = False
     try:
         if budget.remaining(s.study) > 0:
             if cfg.workers > 1:
+                console.follow(s.study)
                 code = spawn_workers(cfg.argv, cfg.workers, cfg.threads)
                 if code:
                     raise RuntimeError(f"a worker exited with status {code}")
             else:
-                _work(cfg, s, device, budget, recovery)
+                _work(cfg, s, device, budget, recovery, console)
     except KeyboardInterrupt:
         interrupted = True
         raise
     finally:
+        console.close(s.study)
         close_parent(s.client, s.study, s.parent_run_id, interrupted)
-    states: dict[str, int] = {}
-    for t in counted(s.study.get_trials(deepcopy=False)):
-        states[t.state.name] = states.get(t.state.name, 0) + 1
+    states = _states(s.study)
     return SweepSummary(cfg.study_name, cfg.storage_url, cfg.tracking, s.experiment_id, s.parent_run_id,
                         cfg.trials_dir, s.settings, cfg.trials, states, best_trials(s.study),
                         time.perf_counter() - t0, interrupted)
 
 
-def _work(cfg: SweepConfig, s, device, budget, recovery) -> None:
+def _states(study) -> dict[str, int]:
+    """How many of the study's counted trials are in each state."""
+    from experiments.budget import counted
+
+    states: dict[str, int] = {}
+    for t in counted(study.get_trials(deepcopy=False)):
+        states[t.state.name] = states.get(t.state.name, 0) + 1
+    return states
+
+
+def _work(cfg: SweepConfig, s, device, budget, recovery, console) -> None:
     """This process's share of the trials: ``study.optimize`` until the budget is used up."""
     from experiments.objective import Objective, TrialContext
     from experiments.workers import dead_trials_callback
@@ -296,10 +297,10 @@ def _work(cfg: SweepConfig, s, device, budget, recovery) -> None:
 
     evaluator = Evaluator(list(s.settings.metrics), Protocol(**s.settings.protocol), cache_dir=cfg.cache_dir,
                           weights=cfg.weights)
-    progress = cfg.progress if cfg.progress is not None else (sys.stderr.isatty() and cfg.workers == 1)
+    progress = bool(cfg.progress)   # the trainer's own bar; the study bar shows the running trial's iteration
     ctx = TrialContext(s.settings, s.settings.search_space, evaluator, s.client, s.experiment_id, s.parent_run_id,
-                       cfg.trials_dir, str(device), budget, recovery, progress)
-    study_callbacks = [_print_trial(budget, s.settings), dead_trials_callback(recovery), budget]
+                       cfg.trials_dir, str(device), budget, recovery, progress, console)
+    study_callbacks = [console.on_trial, dead_trials_callback(recovery), budget]
     s.study.optimize(Objective(ctx), catch=(Exception,), gc_after_trial=False, callbacks=study_callbacks)
 
 

@@ -39,6 +39,13 @@ def default_artifact_location(tracking_uri: str, experiment_name: str) -> str | 
     return (db.expanduser().resolve().parent / C.ARTIFACTS / experiment_name).as_uri()
 
 
+def runs_url(tracking_uri: str, experiment_id: str, base: str = "http://127.0.0.1:5000") -> str:
+    """The MLflow UI's runs table of an experiment: the tracking server itself, or ``base`` (what ``mlflow ui``
+    serves by default) for a local store."""
+    root = tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) else base
+    return f"{root}/#/experiments/{experiment_id}/runs"
+
+
 def open_client(tracking_uri: str) -> MlflowClient:
     """A client for ``tracking_uri``; a SQLite database (and its folder) is created under a file lock, so two
     workers starting together do not both run MLflow's schema migration."""
@@ -185,5 +192,5 @@ class TrialLogger(Callback):
         return self.prune_reason or False
 
 
-__all__ = ["default_artifact_location", "open_client", "open_experiment",
+__all__ = ["default_artifact_location", "runs_url", "open_client", "open_experiment",
            "study_parent_run", "create_trial_run", "end_run", "log_trial_files", "TrialLogger"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 
 import pytest
@@ -122,7 +123,9 @@ def test_failed_and_nan_trials_are_recorded_and_the_study_goes_on(tmp_path, faul
         assert by_run[n].data.tags["munit.fail_reason"] == t[int(n)].user_attrs["fail_reason"]
     assert "error.txt" in {a.path for a in client(root).list_artifacts(by_run["0"].info.run_id)}
     out = capsys.readouterr().out
-    assert "trial 0 FAIL: RuntimeError: boom" in out and "trial 1 FAIL: loss" in out
+    lines = {int(m.group(1)): m.group(2) for m in re.finditer(r"^trial +(\d+) +(.*)$", out, re.M)}
+    assert lines[0].startswith("failed") and "RuntimeError: boom" in lines[0]
+    assert lines[1].startswith("failed") and "loss" in lines[1] and lines[2].startswith("complete")
 
 
 def test_ctrl_c_stops_cleanly_and_the_rerun_resumes_the_trial(tmp_path, monkeypatch, capsys):

@@ -1,0 +1,193 @@
+"""What the terminal shows of a study, so that it tells the story while it runs:
+
+* a header first: the study, its data and model, the objective and which way is better, how many trials are
+  done of how many, and where the results go (stores, the MLflow runs view);
+* one study-level progress bar: trials done of N with tqdm's ETA, the running trial and its iteration, the best
+  value so far;
+* one readable line per finished trial, every number in the same format (4 significant digits):
+
+      trial  17  complete   content/mean 0.3950 (best)   lambda_x 7.12  lambda_s 0.541 ...  16 s
+      trial   8  pruned@80  content/mean 0.6122          lambda_x 8.83  ...                     11 s
+      trial   3  failed     RuntimeError: boom           lambda_x 2.1   ...                      2 s
+
+On a terminal the lines scroll above the bar; elsewhere (a log file, CI) there is no bar and the same lines are
+printed as they come. With several worker processes the parent owns the terminal and follows the study
+(:meth:`StudyConsole.follow`); the workers print nothing.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any, Sequence, TextIO
+
+from munit.trainer import Callback
+
+from . import contract as C
+
+
+def fmt(v: Any) -> str:
+    """The one number format: integers as they are, floats with 4 significant digits."""
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, int):
+        return str(v)
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    if x != x:
+        return "nan"
+    return f"{x:.4g}"
+
+
+def outcome(t) -> str:
+    """'complete', 'pruned@80', 'failed', 'running', ..."""
+    state = t.state.name.lower()
+    if state == "pruned":
+        steps = sorted(t.intermediate_values)
+        return f"pruned@{steps[-1]}" if steps else "pruned"
+    return {"fail": "failed"}.get(state, state)
+
+
+def trial_line(t, objective: Sequence[str], best: int | None = None, width: int = 4) -> str:
+    """One finished trial in one line (see the module docstring)."""
+    if t.state.name == "COMPLETE":
+        what = "  ".join(f"{k} {fmt(v)}" for k, v in zip(objective, t.values or []))
+        if best == t.number:
+            what += " (new best)"
+    elif t.state.name == "PRUNED" and t.intermediate_values and len(objective) == 1:
+        last = sorted(t.intermediate_values)[-1]
+        what = f"{objective[0]} {fmt(t.intermediate_values[last])}"
+    else:
+        what = str(t.user_attrs.get(C.ATTR_FAIL_REASON, ""))
+        what = what if len(what) <= 60 else what[:57] + "..."
+    params = "  ".join(f"{k} {fmt(v)}" for k, v in t.params.items())
+    took = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start \
+        else 0.0
+    blog = f"  [blog trial {t.user_attrs[C.ATTR_BLOG]}]" if t.user_attrs.get(C.ATTR_BLOG) else ""
+    return f"trial {t.number:>{width}}  {outcome(t):<10} {what:<32} {params}  {took:.0f} s{blog}"
+
+
+def header(study_name: str, settings, states: dict[str, int], n_trials: int, tracking_uri: str, storage: str,
+           directions: Sequence[str], ui_url: str | None) -> list[str]:
+    from .storage import mask_url
+
+    s = settings
+    done = sum(states.values())
+    counts = ", ".join(f"{n} {k.lower()}" for k, n in sorted(states.items())) or "none yet"
+    better = ", ".join(f"{k} ({'lower' if d == 'minimize' else 'higher'} is better)"
+                       for k, d in zip(s.objective, directions))
+    lines = [f"study {study_name!r}: {s.data} data, preset {s.preset} ({s.image_size} px), {s.iters} iterations "
+             f"per trial, evaluated every {s.eval_every}",
+             f"  objective {better}; search space: {', '.join(s.search_space.names)}",
+             f"  trials {done}/{n_trials} done ({counts})",
+             f"  stores: MLflow {tracking_uri} · Optuna {mask_url(storage)}"]
+    if ui_url:
+        lines.append(f"  runs:   {ui_url}")
+    return lines
+
+
+class StudyConsole:
+    """The study-level bar and the per-trial lines (a no-op where ``enabled`` is False)."""
+
+    def __init__(self, n_trials: int, done: int, objective: Sequence[str], directions: Sequence[str],
+                 enabled: bool = True, stream: TextIO | None = None, bar: bool | None = None):
+        self.objective, self.directions = list(objective), list(directions)
+        self.enabled = enabled
+        self.stream = stream or sys.stdout
+        self.best: tuple[float, int] | None = None
+        self.shown: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._current = ""
+        self.bar = None
+        if enabled and (bar if bar is not None else self.stream.isatty()):
+            from tqdm.auto import tqdm
+            self.bar = tqdm(total=n_trials, initial=done, unit="trial", desc="study", dynamic_ncols=True,
+                            file=self.stream, bar_format="{desc}: {n_fmt}/{total_fmt} trials |{bar}| "
+                            "{elapsed}<{remaining}{postfix}")
+
+    def print(self, line: str) -> None:
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.write(line, file=self.stream)
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def _better(self, v: float) -> bool:
+        if self.best is None:
+            return True
+        return v < self.best[0] if self.directions[0] == "minimize" else v > self.best[0]
+
+    def on_trial(self, study, t) -> None:
+        """A study callback: one line for a finished trial (skipped ones, which never ran, are not shown)."""
+        with self._lock:
+            if t.number in self.shown or t.user_attrs.get(C.ATTR_SKIPPED) or t.state.name in ("RUNNING", "WAITING"):
+                return
+            self.shown.add(t.number)
+            if t.state.name == "COMPLETE" and len(self.objective) == 1 and t.values and self._better(t.values[0]):
+                self.best = (t.values[0], t.number)
+            self.print(trial_line(t, self.objective, self.best[1] if self.best else None))
+            if self.bar is not None:
+                self.bar.update(1)
+                self._postfix()
+
+    def on_iteration(self, number: int, step: int, total: int) -> None:
+        self._current = f"trial {number}: it {step}/{total}"
+        self._postfix()
+
+    def _postfix(self) -> None:
+        if self.bar is None:
+            return
+        parts = [self._current] if self._current else []
+        if self.best is not None:
+            parts.append(f"best {fmt(self.best[0])} (trial {self.best[1]})")
+        self.bar.set_postfix_str(" · ".join(parts), refresh=True)
+
+    def follow(self, study, interval: float = 2.0) -> None:
+        """Follow a study that other processes run: print its trials as they finish, until :meth:`close`."""
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                self.catch_up(study)
+
+        self._thread = threading.Thread(target=loop, name="study-console", daemon=True)
+        self._thread.start()
+
+    def catch_up(self, study) -> None:
+        try:
+            trials = study.get_trials(deepcopy=False)
+        except Exception:  # noqa: BLE001 -- a storage hiccup must not end the sweep; the next poll retries
+            return
+        running = [t.number for t in trials if t.state.name == "RUNNING"]
+        self._current = f"running: trial {', '.join(map(str, running))}" if running else ""
+        for t in trials:
+            self.on_trial(study, t)
+        self._postfix()
+
+    def close(self, study=None) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join(timeout=10)
+            if study is not None:
+                self.catch_up(study)
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class TrialProgress(Callback):
+    """A trainer callback that shows the running trial's iteration on the study bar."""
+
+    def __init__(self, console: StudyConsole, number: int, total: int):
+        self.console, self.number, self.total = console, number, total
+
+    def on_train_start(self, trainer) -> None:
+        self.console.on_iteration(self.number, trainer.step, self.total)
+
+    def on_log(self, step: int, scalars: dict[str, float]) -> None:
+        self.console.on_iteration(self.number, step, self.total)
+
+
+__all__ = ["fmt", "outcome", "trial_line", "header", "StudyConsole", "TrialProgress"]
