@@ -19,7 +19,8 @@ def _common(p: argparse.ArgumentParser, out_required: bool = False) -> None:
     p.add_argument("--storage", default=DEFAULT_STORAGE,
                    help=f"Optuna storage: journal file path or database URL (default: {DEFAULT_STORAGE})")
     p.add_argument("--sort", metavar="METRIC", default=None,
-                   help="sort rows by a column or metric key (fid/mean -> 'fid/mean best'; default: trial number)")
+                   help="sort rows by a column or metric key (fid/mean -> 'fid/mean best', trial -> by number; "
+                        "default: the objective, best first)")
     order = p.add_mutually_exclusive_group()
     order.add_argument("--ascending", dest="ascending", action="store_true", default=None,
                        help="smallest first (default: the better values first)")
@@ -35,7 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(c)
     c.add_argument("--format", "-f", choices=("markdown", "csv", "latex", "html"), default="markdown")
     c.add_argument("--brief", action="store_true",
-                   help="only the per-metric mean columns (a2b/b2a columns left out)")
+                   help="fit 120 columns: metric means' final values only (a2b/b2a and best columns left out, but "
+                        "the objective's), least needed columns dropped if still too wide")
+    c.add_argument("--all-columns", action="store_true",
+                   help="also the columns that are the same in every trial (left out by default)")
     b = sub.add_parser("blog", help="the seed blog's trials 1-3: table, curves, side-by-side sample grids")
     _common(b)
     r = sub.add_parser("report", help="self-contained HTML report of a study (+ PNGs), logged to the parent run")
@@ -55,12 +59,21 @@ def run(args: argparse.Namespace) -> int:
     for n in study.notes:
         print(f"note: {n}", file=sys.stderr)
     if args.command == "compare":
-        from .tables import EXTENSIONS, brief, compare_table, render, sort_table
+        from .tables import EXTENSIONS, compare_table, default_sort, render, screen, sort_table
 
-        table = sort_table(compare_table(study), args.sort, args.ascending, study)
-        if args.brief:
-            table = brief(table)
-        text = render(table, study, args.format)
+        table = sort_table(compare_table(study), args.sort or default_sort(study), args.ascending, study)
+        if args.format == "csv":   # machine-readable: every column, raw numbers
+            text = render(table, study, "csv")
+        else:
+            shown, notes = screen(table, study, args.brief, args.all_columns)
+            text = render(shown, study, args.format, mark_best=True, brief_labels=args.brief)
+            marks = "★ = best by the objective" if not study.is_multi_objective else "★ = Pareto-optimal"
+            if args.format == "markdown":   # notes wrapped to the table's width, as markdown lines
+                import textwrap
+                text += "\n" + "\n".join(textwrap.fill(n, 118) + "  " for n in [marks, *notes]) + "\n"
+            else:
+                for n in [marks, *notes]:
+                    print(f"note: {n}", file=sys.stderr)
         print(text, end="" if text.endswith("\n") else "\n")
         if args.out is not None:
             args.out.mkdir(parents=True, exist_ok=True)

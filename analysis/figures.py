@@ -56,8 +56,29 @@ def _legend_handles(study: Study, numbers: Sequence[int]) -> list[Line2D]:
     return out
 
 
+HIGHLIGHT = 5          # with more than CROWD trials, only the best HIGHLIGHT keep their colour
+CROWD = 8
+GREY = "0.78"
+
+
+def highlighted(study: Study, numbers: Sequence[int], k: int = HIGHLIGHT) -> set[int]:
+    """The trials a crowded figure shows in colour: all of them when there are few, else the best ``k`` complete
+    trials by the (first) objective."""
+    if len(numbers) <= CROWD:
+        return set(numbers)
+    col = study.objective_columns[0]
+    t = study.trials.loc[[n for n in numbers if n in study.trials.index]]
+    done = t[(t["status"] == "complete") & t[col].notna()]
+    asc = study.directions[0] == "minimize"
+    return {int(n) for n in done.sort_values(col, ascending=asc).index[:k]}
+
+
 def _curves(study: Study, numbers: Sequence[int], grid: list[list[str | None]], path: Path, title: str) -> Path | None:
-    """A grid of subplots (keys; None = empty cell), one line per trial, shared legend."""
+    """A grid of subplots (keys; None = empty cell), one line per trial, shared legend. With many trials the
+    best few are drawn in colour on top and the rest in grey underneath, so the panels stay readable."""
+    shown = highlighted(study, numbers)
+    others = [n for n in numbers if n not in shown]
+    order = others + [n for n in numbers if n in shown]   # grey first, colour on top
     nrows, ncols = len(grid), max(len(r) for r in grid)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 2.9 * nrows + 0.4), squeeze=False)
     drawn_any = False
@@ -69,13 +90,17 @@ def _curves(study: Study, numbers: Sequence[int], grid: list[list[str | None]], 
                 ax.set_visible(False)
                 continue
             drawn = 0
-            for n in numbers:
+            for n in order:
                 h = study.curve(n, key)
                 if not len(h):
                     continue
                 status = study.trials.at[n, "status"]
-                ax.plot(h["step"], h["value"], color=trial_colour(n), linestyle=STATUS_LINESTYLE.get(status, "-"),
-                        marker="o" if len(h) <= 30 else None, markersize=3, linewidth=1.4)
+                if n in shown:
+                    ax.plot(h["step"], h["value"], color=trial_colour(n),
+                            linestyle=STATUS_LINESTYLE.get(status, "-"), marker="o" if len(h) <= 30 else None,
+                            markersize=3, linewidth=1.6, zorder=3)
+                else:
+                    ax.plot(h["step"], h["value"], color=GREY, linewidth=0.8, zorder=1)
                 drawn += 1
             ax.set_title(key)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -90,8 +115,12 @@ def _curves(study: Study, numbers: Sequence[int], grid: list[list[str | None]], 
         return None
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / (2.9 * nrows + 0.4)))
-    fig.legend(handles=_legend_handles(study, numbers), loc="upper left", bbox_to_anchor=(1.0, 0.95),
-               title="trial (line style = status)", frameon=False, ncols=1 + (len(numbers) - 1) // 30)
+    handles = _legend_handles(study, [n for n in numbers if n in shown])
+    if others:
+        handles.append(Line2D([], [], color=GREY, linewidth=1.2, label=f"{len(others)} other trials"))
+    what = "trial (line style = status)" if not others else f"best {len(shown)} trials (line style = status)"
+    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 0.95), title=what, frameon=False,
+               ncols=1 + (len(handles) - 1) // 30)
     return _save(fig, path)
 
 
@@ -131,11 +160,15 @@ def parallel_coordinates(study: Study, table: pd.DataFrame, path: Path) -> Path 
     x = np.arange(len(axes_cols))
     lo, hi = rows[axes_cols].min(), rows[axes_cols].max()
     span = (hi - lo).replace(0, 1.0)
-    for _, r in rows.iterrows():
+    shown = highlighted(study, [int(n) for n in rows["trial"]])
+    for _, r in sorted(rows.iterrows(), key=lambda kv: int(kv[1]["trial"]) in shown):  # grey first, colour on top
         n = int(r["trial"])
         y = ((r[axes_cols] - lo) / span).astype(float).to_numpy()
-        ax.plot(x, y, color=trial_colour(n), linestyle=STATUS_LINESTYLE.get(r["status"], "-"), marker="o",
-                linewidth=1.8, alpha=0.9)
+        if n in shown:
+            ax.plot(x, y, color=trial_colour(n), linestyle=STATUS_LINESTYLE.get(r["status"], "-"), marker="o",
+                    linewidth=1.8, alpha=0.9, zorder=3)
+        else:
+            ax.plot(x, y, color=GREY, linewidth=0.9, zorder=1)
     for i, c in enumerate(axes_cols):
         ax.axvline(i, color="0.3", linewidth=0.8)
         for frac, va in ((0.0, "top"), (1.0, "bottom")):
@@ -155,8 +188,11 @@ def parallel_coordinates(study: Study, table: pd.DataFrame, path: Path) -> Path 
     ax.set_ylim(-0.15, 1.15)
     ax.grid(False)
     ax.set_title(f"{study.name}: parameters → objective ({len(rows)} complete trials; each axis min..max)")
-    ax.legend(handles=_legend_handles(study, [int(n) for n in rows["trial"]]), loc="upper left",
-              bbox_to_anchor=(1.0, 1.0), frameon=False, title="trial")
+    handles = _legend_handles(study, [int(n) for n in rows["trial"] if int(n) in shown])
+    if len(shown) < len(rows):
+        handles.append(Line2D([], [], color=GREY, linewidth=1.2, label=f"{len(rows) - len(shown)} other trials"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False,
+              title="trial" if len(shown) == len(rows) else f"best {len(shown)} trials")
     return _save(fig, path)
 
 

@@ -17,7 +17,7 @@ from .figures import importances, metric_curves, parallel_coordinates, pareto_fr
     training_curves
 from .load import Study
 from .samples import direction_label, final_panels, image_size, run_config
-from .tables import compare_table, render, sort_table
+from .tables import compare_table, default_sort, render, screen, sort_table
 
 REPORT_ARTIFACT_DIR = "report"
 
@@ -34,7 +34,7 @@ _TEMPLATE = jinja2.Template("""<!DOCTYPE html>
  .scroll { overflow-x: auto; max-width: 100%; }
  figure { margin: 1em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
  figcaption { font-size: 0.85em; color: #555; }
- .note { color: #8a5a00; } dl.facts { display: grid; grid-template-columns: max-content auto; gap: 2px 1em; }
+ .note { color: #8a5a00; } .info { color: #555; font-size: 0.85em; } dl.facts { display: grid; grid-template-columns: max-content auto; gap: 2px 1em; }
  dt { font-weight: 600; } code { background: #f5f5f5; padding: 0 3px; }
 </style></head>
 <body>
@@ -44,10 +44,13 @@ _TEMPLATE = jinja2.Template("""<!DOCTYPE html>
 {% endfor %}</dl>
 {% if notes %}<h2>Notes</h2><ul>{% for n in notes %}<li class="note">{{ n }}</li>{% endfor %}</ul>{% endif %}
 <h2>Trials</h2>
-<p>One row per trial; best = best value over the run's evaluations (by each metric's direction: ↓ lower is
-better, ↑ higher), final = the last logged value; — = not logged (e.g. pruned or failed before that
-evaluation).</p>
+<p>One row per trial, best objective first (★); best = best value over the run's evaluations (by each
+metric's direction), final = the last logged value; — = not logged (e.g. pruned or failed before that
+evaluation). Columns with the same value in every trial are listed below the table instead.</p>
 <div class="scroll">{{ table_html }}</div>
+{% for n in table_notes %}<p class="info">{{ n }}</p>{% endfor %}
+{% if pruned %}<details><summary>{{ pruned|length }} pruned trial(s): stopped early by the pruner, a normal
+outcome</summary><ul>{% for n in pruned %}<li>{{ n }}</li>{% endfor %}</ul></details>{% endif %}
 {% for s in sections %}
 <h2>{{ s.title }}</h2>
 {% if s.image %}<figure><img src="data:image/png;base64,{{ s.image }}" alt="{{ s.alt }}">
@@ -107,17 +110,22 @@ def make_report(study: Study, out: Path, sort: str | None = None, ascending: boo
                 log_to_mlflow: bool = True) -> ReportResult:
     """Write ``report.html`` + PNGs + ``trials.{csv,md}`` into ``out`` and log them to the parent run."""
     out.mkdir(parents=True, exist_ok=True)
-    table = sort_table(compare_table(study), sort, ascending, study)
+    table = sort_table(compare_table(study), sort or default_sort(study), ascending, study)
+    shown, table_notes = screen(table, study)
     numbers = [int(n) for n in study.trials.index]
     files: list[Path] = []
     (out / "trials.csv").write_text(render(table, study, "csv"))
-    (out / "trials.md").write_text(render(table, study, "markdown"))
+    (out / "trials.md").write_text(render(shown, study, "markdown", mark_best=True))
     files += [out / "trials.csv", out / "trials.md"]
     sections: list[Section] = []
-    notes = list(study.notes)
+    notes = list(study.notes)   # what could not be read, and failures: the things to look at
+    pruned = []                 # a normal outcome of a study: listed, not flagged
     for n, t in study.trials.iterrows():
-        if t["status"] in ("failed", "pruned") and isinstance(t["fail_reason"], str) and t["fail_reason"]:
-            notes.append(f"trial {study.label(int(n))} {t['status']}: {t['fail_reason']}")
+        reason = t["fail_reason"] if isinstance(t["fail_reason"], str) else ""
+        if t["status"] == "failed" and reason:
+            notes.append(f"trial {study.label(int(n))} failed: {reason}")
+        elif t["status"] == "pruned":
+            pruned.append(f"trial {study.label(int(n))}: {reason or 'pruned'}")
 
     def add(title: str, path: Path | None, caption: str, missing: str) -> None:
         if path is not None:
@@ -163,8 +171,9 @@ def make_report(study: Study, out: Path, sort: str | None = None, ascending: boo
              ("best trial", f"{study.label(best)}: {how}" if best is not None else how),
              ("MLflow parent run", study.parent_run_id or "none"), ("tracking URI", study.tracking_uri),
              ("Optuna storage", study.storage if study.optuna is not None else f"{study.storage} (not read)")]
-    page = _TEMPLATE.render(title=f"Study report: {study.name}", facts=facts, notes=notes,
-                            table_html=Markup(render(table, study, "html")), sections=sections,
+    page = _TEMPLATE.render(title=f"Study report: {study.name}", facts=facts, notes=notes, pruned=pruned,
+                            table_notes=table_notes,
+                            table_html=Markup(render(shown, study, "html", mark_best=True)), sections=sections,
                             generated=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
                             tracking_uri=study.tracking_uri)
     report = out / "report.html"

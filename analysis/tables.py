@@ -117,9 +117,99 @@ def brief(df: pd.DataFrame) -> pd.DataFrame:
     return df[[c for c in df.columns if not any(f"/{d} " in c for d in ("a2b", "b2a"))]]
 
 
+def default_sort(study: Study) -> str:
+    """What a table is sorted by when nobody says: the (first) objective, best first."""
+    return study.objective_columns[0]
+
+
+def best_trials(study: Study, df: pd.DataFrame) -> set[int]:
+    """The trials a table marks as best: the best complete trial by the objective (all Pareto-optimal trials of a
+    multi-objective study, as Optuna says)."""
+    if study.is_multi_objective:
+        if study.optuna is not None:
+            try:
+                return {t.number for t in study.optuna.best_trials}
+            except ValueError:
+                return set()
+        return set()
+    col = study.objective_columns[0]
+    done = df[(df["status"] == "complete") & df[col].notna()] if col in df.columns else df.iloc[:0]
+    if not len(done):
+        return set()
+    asc = study.directions[0] == "minimize"
+    return {int(done.sort_values([col, "trial"], ascending=[asc, True]).iloc[0]["trial"])}
+
+
+def arrange(df: pd.DataFrame, study: Study) -> pd.DataFrame:
+    """Columns in reading order: trial, the objective(s), status, the swept parameters, then the rest as built."""
+    first = ["trial", "blog_trial", *[c for c in study.objective_columns if c in df.columns], "status",
+             *[p for p in study.param_names if p in df.columns]]
+    return df[[c for c in first if c in df.columns] + [c for c in df.columns if c not in first]]
+
+
+def drop_constant(df: pd.DataFrame, study: Study) -> tuple[pd.DataFrame, list[str]]:
+    """Without the columns whose value is the same in every row (e.g. acc at 1.000, or a fixed seed): they say
+    nothing about the comparison. Trial, objective and status always stay. Returns (table, dropped columns)."""
+    keep = {"trial", "blog_trial", "status", *study.objective_columns}
+    dropped = []
+    for c in df.columns:
+        if c in keep:
+            continue
+        shown = {fmt_number(v, c, study.param_names, study.int_params) for v in df[c]} - {MISSING}
+        if len(shown) <= 1:   # gaps (a failed trial) don't make a column informative
+            dropped.append(c)
+    return df.drop(columns=dropped), dropped
+
+
+# columns a brief table gives up first when it does not fit, most expendable first
+_EXPENDABLE = ("it_per_s", "wall_s", "iters")
+
+
+def screen(df: pd.DataFrame, study: Study, brief_table: bool = False, all_columns: bool = False,
+           width: int = 120) -> tuple[pd.DataFrame, list[str]]:
+    """A comparison table for a screen: reading order, constant columns dropped (unless ``all_columns``),
+    and for ``brief_table`` only the metric means' final values, then (if still wider than ``width`` characters
+    in markdown) the least needed columns dropped until it fits. Returns (table, notes on what was left out)."""
+    out = arrange(df, study)
+    notes: list[str] = []
+    if not all_columns:
+        out, dropped = drop_constant(out, study)
+        if dropped:
+            def value(c: str) -> str:
+                present = df[c].dropna()
+                return fmt_number(present.iloc[0], c, study.param_names, study.int_params) if len(present) else MISSING
+            shown = ", ".join(f"{c} = {value(c)}" for c in dropped)
+            notes.append(f"the same in every trial (not shown): {shown}")
+    if brief_table:
+        out = brief(out)
+        objective_metrics = {k for k in study.objective_keys if k}
+        # of the objective's metric the best value (the objective column already is its final value), of the
+        # others the final value
+        out = out[[c for c in out.columns if not (c.endswith(" best") and c[:-5] not in objective_metrics)
+                   and not (c.endswith(" final") and c[:-6] in objective_metrics)]]
+        cut = []
+        protected = {"trial", "status", *study.objective_columns}
+        metrics = tuple(c for c in reversed(out.columns) if (" " in c or "/" in c) and c not in protected
+                        and c.split(" ")[0] not in objective_metrics)
+        last = tuple(c for c in out.columns if c.split(" ")[0] in objective_metrics)   # the objective's own
+        for c in (*_EXPENDABLE, *metrics, *last):
+            if _width(out, study) <= width:
+                break
+            if c in out.columns and c not in protected:
+                out = out.drop(columns=c)
+                cut.append(c)
+        if cut:
+            notes.append(f"left out to fit {width} columns: {', '.join(cut)} (drop --brief for every column)")
+    return out, notes
+
+
+def _width(df: pd.DataFrame, study: Study) -> int:
+    return max(len(line) for line in render(df, study, "markdown", brief_labels=True).splitlines())
+
+
 def fmt_number(v: object, column: str = "", params: Iterable[str] = (), int_params: Iterable[str] = ()) -> str:
-    """Four significant digits without scientific notation for readable magnitudes; counts, integer parameters
-    and whole-number parameter values as integers."""
+    """Four significant digits (``.4g``: plain for readable magnitudes, scientific below 1e-4); counts, integer
+    parameters and whole-number parameter values as integers."""
     if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
         return MISSING
     if isinstance(v, str):
@@ -127,17 +217,24 @@ def fmt_number(v: object, column: str = "", params: Iterable[str] = (), int_para
     x = float(v)  # type: ignore[arg-type]
     if column in INT_COLUMNS or column in set(int_params) or (column in set(params) and x.is_integer()):
         return f"{int(round(x))}"
-    if x == 0:
-        return "0"
-    mag = math.floor(math.log10(abs(x)))
-    if mag < -4 or mag > 6:
-        return f"{x:.3e}"
-    return f"{x:.{max(0, 3 - mag)}f}"
+    return f"{x:.4g}"   # the terminal's format too (experiments.console.fmt)
 
 
-def display_table(df: pd.DataFrame, study: Study) -> pd.DataFrame:
-    """Strings for humans: trial labelled with its blog preset, numbers rounded, gaps as '—'."""
-    out = pd.DataFrame({"trial": [study.label(int(n)) for n in df["trial"]]})
+def display_table(df: pd.DataFrame, study: Study, mark_best: bool = False, brief_labels: bool = False,
+                  star_column: bool = False) -> pd.DataFrame:
+    """Strings for humans: trial labelled with its blog preset (and ★ for the best, with ``mark_best``), numbers
+    rounded, gaps as '—'."""
+    best = best_trials(study, df) if mark_best else set()
+
+    def label(n: int) -> str:
+        text = study.label(n)
+        if brief_labels:
+            text = text.replace(" (blog trial ", " (blog ")
+        return f"{text} ★" if n in best and not star_column else text
+
+    out = pd.DataFrame({"trial": [label(int(n)) for n in df["trial"]]})
+    if mark_best and star_column:   # the trial cell stays the bare label; the mark gets a column of its own
+        out["best"] = ["★" if int(n) in best else "" for n in df["trial"]]
     for c in df.columns:
         if c in ("trial", "blog_trial"):
             continue
@@ -145,20 +242,25 @@ def display_table(df: pd.DataFrame, study: Study) -> pd.DataFrame:
     return out
 
 
-def render(df: pd.DataFrame, study: Study, fmt: str) -> str:
-    """``df`` (from :func:`compare_table`) in one of :data:`FORMATS`."""
+def render(df: pd.DataFrame, study: Study, fmt: str, mark_best: bool = False, brief_labels: bool = False) -> str:
+    """``df`` (from :func:`compare_table`, or a :func:`screen` of it) in one of :data:`FORMATS`."""
     if fmt not in FORMATS:
         raise AnalysisError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "csv":  # machine-readable: raw numbers, empty cells for gaps, numeric trial + blog_trial columns
         return df.to_csv(index=False, na_rep="", float_format="%.10g")
-    disp = display_table(df, study)
+    disp = display_table(df, study, mark_best, brief_labels, star_column=fmt in ("html", "latex"))
     if fmt == "markdown":
-        return disp.to_markdown(index=False, disable_numparse=True) + "\n"
+        import tabulate
+        pad, tabulate.MIN_PADDING = tabulate.MIN_PADDING, 0   # no blank padding beyond the pipes' own spaces
+        try:
+            return disp.to_markdown(index=False, disable_numparse=True) + "\n"
+        finally:
+            tabulate.MIN_PADDING = pad
     if fmt == "latex":
         return disp.to_latex(index=False, escape=True, column_format="ll" + "r" * (len(disp.columns) - 2),
                              caption=f"Trials of study {study.name}", label=f"tab:{study.name}")
     return disp.to_html(index=False, border=0, classes="trials", escape=True)
 
 
-__all__ = ["compare_table", "brief", "sort_table", "render", "display_table", "eval_columns", "extra_columns",
+__all__ = ["compare_table", "brief", "screen", "arrange", "drop_constant", "best_trials", "default_sort", "sort_table", "render", "display_table", "eval_columns", "extra_columns",
            "fmt_number", "FORMATS", "EXTENSIONS", "MISSING"]
