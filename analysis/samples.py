@@ -148,16 +148,13 @@ def direction_label(direction: str, config: dict[str, Any] | None) -> str:
     return f"{direction} ({src} → {dst})"
 
 
-def grid_shape(width: int, height: int, image_size: int | None) -> tuple[int, int] | None:
-    """(rows, cols) of a grid written by ``munit.sampling.save_grid`` for tiles of ``image_size`` px, or None
-    when the size does not fit that layout."""
+def grid_shape(width: int, height: int, image_size: int | None) -> tuple[int, int, int] | None:
+    """(rows, cols, header px) of a grid written by ``munit.sampling.save_grid`` for tiles of ``image_size`` px,
+    or None when the size does not fit that layout."""
     if not image_size:
         return None
-    from munit.sampling import GRID_PADDING as padding
-    step = image_size + padding
-    if (width - padding) % step or (height - padding) % step:
-        return None
-    return (height - padding) // step, (width - padding) // step
+    from munit.sampling import grid_layout
+    return grid_layout(width, height, image_size)
 
 
 __all__ = ["Panel", "final_panels", "image_size", "LoggedImage", "parse_image_artifact", "logged_images",

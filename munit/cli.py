@@ -12,7 +12,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from .config import PRESETS, ConfigError, LossWeights, TrainConfig, model_preset
+from .config import (CPU_DEFAULTS, PAPER_DEFAULTS, PRESETS, ConfigError, LossWeights, TrainConfig, default_lr_step,
+                     model_preset)
 
 EXAMPLES = """examples:
   python -m munit train --data synthetic --iters 2000 --out runs/demo
@@ -21,6 +22,7 @@ EXAMPLES = """examples:
   python -m munit translate --checkpoint runs/demo/checkpoints/last.pt --input img.png --styles 8 --out out/
   python -m munit sample --checkpoint runs/demo/checkpoints/last.pt --out grids/
   python -m munit evaluate --checkpoint runs/demo/checkpoints/last.pt --metrics acc,fcd,content
+  python -m munit data export --n 8 --out examples/          # example inputs: examples/A/*.png, examples/B/*.png
 """
 EVALUATE_EXAMPLES = """examples:
   python -m munit evaluate --checkpoint runs/demo/checkpoints/last.pt --metrics acc,fcd,content
@@ -73,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ap = argparse.ArgumentParser(prog="python -m munit", description="MUNIT: train, translate, sample, evaluate.",
                                  epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True, metavar="{train,translate,sample,evaluate}")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="{train,translate,sample,evaluate,data}")
 
     t = sub.add_parser("train", help="train a MUNIT model", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -81,14 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="run folder: config.json, log.jsonl, samples/, checkpoints/")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt if it exists")
     t.add_argument("--preset", choices=list(PRESETS), default=None,
-                   help="model size; default: paper on CUDA with real data, small otherwise")
+                   help=f"model size; default: {PAPER_DEFAULTS.preset} on CUDA with real data, {CPU_DEFAULTS.preset} "
+                        "otherwise (the CPU sweep's)")
     t.add_argument("--image-size", type=int, default=None, help="override the preset's image size")
     t.add_argument("--iters", type=int, default=None, help="training iterations (default: 1,000,000 for paper, "
                                                            "2,000 otherwise)")
-    t.add_argument("--batch-size", type=int, default=1)
-    t.add_argument("--lr", type=float, default=1e-4)
+    t.add_argument("--batch-size", type=int, default=None,
+                   help=f"default {PAPER_DEFAULTS.batch_size} (paper), {CPU_DEFAULTS.batch_size} otherwise")
+    t.add_argument("--lr", type=float, default=None,
+                   help=f"Adam learning rate; default {PAPER_DEFAULTS.lr:g} (paper), {CPU_DEFAULTS.lr:g} otherwise")
     t.add_argument("--lr-step", type=int, default=None, help="StepLR step size in iterations (gamma 0.5); "
-                                                             "default 100,000 (paper) or iters/10")
+                                                             "default 100,000 (paper) or iters/3")
     for f in fields(LossWeights):  # one option per loss weight, named and defaulted by LossWeights itself
         t.add_argument(f"--lambda-{f.name}", type=float, default=f.default, dest=f"lambda_{f.name}",
                        help=f"loss weight (default {f.default:g})")
@@ -128,6 +133,18 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--inputs", type=int, default=8, help="inputs per direction")
     sa.add_argument("--device", default="auto")
 
+    da = sub.add_parser("data", help="the embedded synthetic data set: export its images",
+                        description="Write images of the embedded two-domain set as PNG files, e.g. as inputs for "
+                                    "'translate'.")
+    dsub = da.add_subparsers(dest="data_cmd", required=True, metavar="{export}")
+    ex = dsub.add_parser("export", help="write N images per domain as PNG (OUT/A/*.png, OUT/B/*.png)")
+    ex.add_argument("--out", required=True, help="output folder")
+    ex.add_argument("--n", type=int, default=8, help="images per domain (default 8)")
+    ex.add_argument("--split", choices=["train", "val", "test"], default="val")
+    ex.add_argument("--image-size", type=int, default=None,
+                    help=f"pixels (default: the {CPU_DEFAULTS.preset} preset's, what 'munit train' uses on a CPU)")
+    ex.add_argument("--seed", type=int, default=0)
+
     ev = sub.add_parser("evaluate", help="score a checkpoint (FID, LPIPS, translation accuracy, ...)",
                         description="Score a checkpoint with StarGAN v2's protocol; prints one JSON line.",
                         epilog=EVALUATE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -156,14 +173,18 @@ def cmd_train(args) -> int:
     from .trainer import Trainer
 
     cuda = (args.device == "auto" and torch.cuda.is_available()) or args.device.startswith("cuda")
-    preset = args.preset or ("paper" if cuda and args.data != "synthetic" else "small")
+    defaults = PAPER_DEFAULTS if cuda and args.data != "synthetic" else CPU_DEFAULTS
+    preset = args.preset or defaults.preset
+    if args.preset == PAPER_DEFAULTS.preset:
+        defaults = PAPER_DEFAULTS
     overrides = {"image_size": args.image_size} if args.image_size else {}
     mcfg = model_preset(preset, **overrides)
     iters = args.iters if args.iters is not None else (1_000_000 if preset == "paper" else 2_000)
     every = lambda v: v if v is not None else max(1, iters // 10)  # noqa: E731
-    tcfg = TrainConfig(iters=iters, batch_size=args.batch_size, lr=args.lr,
-                       lr_step=args.lr_step if args.lr_step is not None else
-                       (100_000 if preset == "paper" else max(1, iters // 10)),
+    given = lambda v, default: v if v is not None else default  # noqa: E731
+    tcfg = TrainConfig(iters=iters, batch_size=given(args.batch_size, defaults.batch_size),
+                       lr=given(args.lr, defaults.lr),
+                       lr_step=args.lr_step if args.lr_step is not None else default_lr_step(preset, iters),
                        seed=args.seed, device=args.device, precision=args.precision,
                        channels_last=args.channels_last, compile=args.compile, log_every=args.log_every,
                        sample_every=every(args.sample_every), checkpoint_every=every(args.checkpoint_every),
@@ -237,15 +258,20 @@ def cmd_translate(args) -> int:
         else:
             styles = torch.randn(args.styles, mcfg.style_dim,
                                  generator=torch.Generator().manual_seed(args.seed)).to(device)
-        written = []
+        labels = ["input", *(["reference style"] if args.reference else
+                             [f"style {j + 1}" for j in range(styles.shape[0])])]
+        translations, grids = [], []
         for f in files:
             x = _load_image(f, mcfg.image_size).to(device)
             y = dst.decode(src.content_encoder(x).expand(styles.shape[0], -1, -1, -1), styles)
             for j in range(y.shape[0]):
-                written.append(save_grid(y[j:j + 1], 1, out / f"{f.stem}_{args.direction}_{j}.png"))
-            save_grid(torch.cat([x, y]), y.shape[0] + 1, out / f"{f.stem}_{args.direction}_row.png")
-    print(json.dumps({"inputs": len(files), "styles": int(styles.shape[0]), "written": len(written),
-                      "out": str(out)}))
+                translations.append(save_grid(y[j:j + 1], 1, out / f"{f.stem}_{args.direction}_{j}.png"))
+            grids.append(save_grid(torch.cat([x, y]), y.shape[0] + 1, out / "grids" / f"{f.stem}_{args.direction}.png",
+                                   labels))
+    # every file written is counted: the translations in OUT, one labelled input + translations row per input in
+    # OUT/grids
+    print(json.dumps({"inputs": len(files), "styles": int(styles.shape[0]), "translations": len(translations),
+                      "grids": len(grids), "written": len(translations) + len(grids), "out": str(out)}))
     return 0
 
 
@@ -253,7 +279,7 @@ def cmd_sample(args) -> int:
     import torch
 
     from .data import load_domains, to_model_range
-    from .sampling import save_grid, translation_grid
+    from .sampling import save_grid, translation_grid, translation_labels
 
     with torch.no_grad():
         device, gen_a, gen_b, mcfg, meta = _generators(args)
@@ -267,7 +293,8 @@ def cmd_sample(args) -> int:
             rnd = torch.randn(x.shape[0], mcfg.style_dim,
                               generator=torch.Generator().manual_seed(meta["step"])).to(device)
             grid = translation_grid(src, dst, x, styles, rnd)
-            paths[name] = str(save_grid(grid, 2 + styles.shape[0] + 1, out / f"{name}_{meta['step']:08d}.png"))
+            labels = translation_labels(styles.shape[0])
+            paths[name] = str(save_grid(grid, len(labels), out / f"{name}_{meta['step']:08d}.png", labels))
     print(json.dumps({"step": meta["step"], **paths}))
     return 0
 
@@ -291,7 +318,33 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "translate": cmd_translate, "sample": cmd_sample, "evaluate": cmd_evaluate}
+def cmd_data(args) -> int:
+    """``data export``: the embedded set's images as PNG files, each domain in its own folder; the paired content
+    of image i is the same in A and B (``i`` in the file name)."""
+    from PIL import Image
+
+    from .synthetic import synthetic_domains
+
+    if args.n < 1:
+        raise ConfigError(f"--n must be >= 1, got {args.n}")
+    size = args.image_size or model_preset(CPU_DEFAULTS.preset).image_size
+    if size < 8:
+        raise ConfigError(f"--image-size must be >= 8, got {size}")
+    out = Path(args.out)
+    written: dict[str, int] = {}
+    for ds in synthetic_domains(size, args.split, args.n, args.seed):
+        folder = out / ds.name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(len(ds)):
+            Image.fromarray(ds[i].permute(1, 2, 0).numpy()).save(folder / f"{args.split}_{i:04d}.png")
+        written[ds.name] = len(ds)
+    print(json.dumps({"out": str(out), "written": sum(written.values()), "domains": written, "image_size": size,
+                      "split": args.split}))
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "translate": cmd_translate, "sample": cmd_sample, "evaluate": cmd_evaluate,
+            "data": cmd_data}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,7 +35,7 @@ from .config import ConfigError, LossWeights, ModelConfig, TrainConfig, from_dic
 from .data import DataConfig, DomainStream, load_domains, to_model_range
 from .losses import VGGPerceptual, l1, lsgan_d_loss, lsgan_g_loss
 from .model import Discriminator, Generator
-from .sampling import fixed_styles, save_grid, translation_grid
+from .sampling import fixed_styles, save_grid, translation_grid, translation_labels
 
 # The losses one iteration computes, in the order train_step returns them, logged as ``loss/<name>``, with what
 # each one measures (figure labels). ``g`` is the weighted total; ``cyc`` and ``vgg`` are logged only when their
@@ -381,8 +381,8 @@ class Trainer:
             rnd = torch.randn(x.shape[0], self.model_cfg.style_dim, generator=g).to(self.device)
             with self._autocast():
                 imgs = translation_grid(src, dst, x, self.styles, rnd)
-            ncols = 2 + self.styles.shape[0] + 1
-            paths[name] = save_grid(imgs, ncols, self.run.sample(name, self.step))
+            labels = translation_labels(self.styles.shape[0])
+            paths[name] = save_grid(imgs, len(labels), self.run.sample(name, self.step), labels)
         for cb in self.callbacks:
             cb.on_samples(self.step, paths)
         return paths

@@ -1,11 +1,12 @@
 """CLI: train -> translate -> sample on synthetic data; help text; one-line errors."""
 import json
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from munit.cli import main
-from munit.sampling import grid_size
+from munit.sampling import LABEL_HEIGHT, grid_layout, grid_size
 
 TRAIN = ["train", "--data", "synthetic", "--preset", "tiny", "--max-images", "16", "--batch-size", "2", "--quiet",
          "--log-every", "2"]
@@ -25,7 +26,9 @@ def test_train_writes_run_folder_and_grids(trained, capsys):
     grids = sorted((trained / "samples").glob("a2b_*.png"))
     assert [g.name for g in grids] == ["a2b_00000002.png", "a2b_00000004.png"]
     # 4 inputs x (input, recon, 4 fixed styles, 1 random)
-    assert Image.open(grids[-1]).size == grid_size(4, 7, 32)
+    assert Image.open(grids[-1]).size == grid_size(4, 7, 32, labelled=True)
+    header = np.asarray(Image.open(grids[-1]).convert("L"))[:LABEL_HEIGHT]
+    assert (header < 128).sum() > 20 and (header < 128).any(axis=0)[:34].any()   # column names drawn above
     logged = [json.loads(line) for line in (trained / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in logged] == [2, 4]
 
@@ -44,9 +47,11 @@ def test_translate_file_and_folder_with_random_and_reference_styles(trained, tmp
     assert main(["translate", "--checkpoint", ckpt, "--input", str(src), "--styles", "3", "--out",
                  str(tmp_path / "o1")]) == 0
     res = json.loads(capsys.readouterr().out.strip())
-    assert res == {"inputs": 2, "styles": 3, "written": 6, "out": str(tmp_path / "o1")}
+    assert res == {"inputs": 2, "styles": 3, "translations": 6, "grids": 2, "written": 8, "out": str(tmp_path / "o1")}
+    files = [p for p in (tmp_path / "o1").rglob("*") if p.is_file()]
+    assert len(files) == res["written"]                                      # the count is every file written
     assert Image.open(tmp_path / "o1" / "a0_a2b_2.png").size == (32, 32)
-    assert Image.open(tmp_path / "o1" / "a1_a2b_row.png").size == grid_size(1, 4, 32)
+    assert Image.open(tmp_path / "o1" / "grids" / "a1_a2b.png").size == grid_size(1, 4, 32, labelled=True)
     assert main(["translate", "--checkpoint", ckpt, "--input", str(src / "a0.png"), "--reference", str(ref),
                  "--direction", "b2a", "--out", str(tmp_path / "o2")]) == 0
     assert json.loads(capsys.readouterr().out.strip())["styles"] == 1
@@ -58,7 +63,7 @@ def test_sample_uses_the_runs_fixed_styles(trained, tmp_path, capsys):
                  "--inputs", "3"]) == 0
     res = json.loads(capsys.readouterr().out.strip())
     assert res["step"] == 4
-    assert Image.open(res["a2b"]).size == grid_size(3, 7, 32)
+    assert Image.open(res["a2b"]).size == grid_size(3, 7, 32, labelled=True)
 
 
 def test_help_is_readable(capsys):
@@ -87,3 +92,21 @@ def test_unknown_argument_is_an_argparse_error(capsys):
     with pytest.raises(SystemExit) as e:
         main(["train", "--out", "x", "--lamda-x", "3"])
     assert e.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_data_export_gives_example_inputs_for_translate(trained, tmp_path, capsys):
+    capsys.readouterr()
+    assert main(["data", "export", "--n", "3", "--out", str(tmp_path / "ex")]) == 0
+    res = json.loads(capsys.readouterr().out.strip())
+    assert res["domains"] == {"A": 3, "B": 3} and res["image_size"] == 32
+    a = sorted((tmp_path / "ex" / "A").glob("*.png"))
+    assert len(a) == 3 and Image.open(a[0]).size == (32, 32)
+    assert main(["translate", "--checkpoint", str(trained / "checkpoints" / "last.pt"), "--input",
+                 str(tmp_path / "ex" / "A"), "--styles", "2", "--out", str(tmp_path / "t")]) == 0
+    assert json.loads(capsys.readouterr().out.strip())["written"] == 3 * 2 + 3
+
+
+def test_grid_layout_reads_labelled_and_plain_grids():
+    assert grid_layout(*grid_size(3, 7, 32, labelled=True), 32) == (3, 7, LABEL_HEIGHT)
+    assert grid_layout(*grid_size(3, 7, 32), 32) == (3, 7, 0)
+    assert grid_layout(100, 100, 32) is None

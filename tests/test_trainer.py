@@ -18,7 +18,7 @@ from munit.synthetic import content_error
 from munit.trainer import Callback, NonFiniteLossError, StopReason, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
-TRAIN_ARGS = ["train", "--data", "synthetic", "--preset", "tiny", "--max-images", "20", "--batch-size", "4",
+TRAIN_ARGS = ["train", "--data", "synthetic", "--preset", "tiny", "--max-images", "20", "--batch-size", "4", "--lr", "1e-4",
               "--lr-step", "5", "--lambda-cyc", "2", "--log-every", "1", "--sample-every", "0",
               "--checkpoint-every", "100", "--quiet", "--seed", "3"]
 
@@ -137,7 +137,7 @@ def test_callbacks_samples_and_should_stop(tmp_path):
     assert [s for s, _ in rec.samples] == [4]
     png = rec.samples[0][1]["a2b"]
     # 4 inputs x (input, recon, 4 fixed styles, 1 random) at 32 px
-    assert Image.open(png).size == grid_size(4, 7, 32)
+    assert Image.open(png).size == grid_size(4, 7, 32, labelled=True)
     assert [s for s, _ in rec.ckpts] == [4, 6]  # interval, then the stop
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 6
     assert json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0]) == {"step": 4, "toy/metric": 4.0}
