@@ -25,6 +25,8 @@ def _common(p: argparse.ArgumentParser, out_required: bool = False) -> None:
     order.add_argument("--ascending", dest="ascending", action="store_true", default=None,
                        help="smallest first (default: the better values first)")
     order.add_argument("--descending", dest="ascending", action="store_false", help="largest first")
+    p.add_argument("--test", choices=("welch", "permutation"), default="welch",
+                   help="test between configurations on per-seed values (default welch: Welch's t-test)")
     p.add_argument("--out", type=Path, required=out_required, default=None, help="output directory")
 
 
@@ -40,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "the objective's), least needed columns dropped if still too wide")
     c.add_argument("--all-columns", action="store_true",
                    help="also the columns that are the same in every trial (left out by default)")
+    c.add_argument("--top", type=int, default=3, help="trials with seeds: compare the best with the next of "
+                                                      "the top K (default 3)")
     b = sub.add_parser("blog", help="the seed blog's trials 1-3: table, curves, side-by-side sample grids")
     _common(b)
     r = sub.add_parser("report", help="self-contained HTML report of a study (+ PNGs), logged to the parent run")
@@ -74,6 +78,12 @@ def run(args: argparse.Namespace) -> int:
             else:
                 for n in [marks, *notes]:
                     print(f"note: {n}", file=sys.stderr)
+        if args.format == "markdown" and len(study.seed_runs):   # trials with seeds: say what is significant
+            from .significance import sentences, top_comparisons
+            said = sentences(study, top_comparisons(study, table, args.top, args.test))
+            if said:
+                text += (f"\nThe best {min(args.top, len(said) + 1)} trials by the objective ({args.test} test on "
+                         "per-seed values, Holm-corrected, 95% intervals):\n\n" + "".join(f"- {x}\n" for x in said))
         print(text, end="" if text.endswith("\n") else "\n")
         if args.out is not None:
             args.out.mkdir(parents=True, exist_ok=True)
@@ -84,8 +94,10 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "blog":
         from .blog import make_blog
 
-        res = make_blog(study, _out(args), args.sort, args.ascending)
+        res = make_blog(study, _out(args), args.sort, args.ascending, args.test)
         print((res.out / "blog_table.md").read_text())
+        for x in res.sentences:
+            print(x)
         for m in res.missing + res.notes:
             print(f"note: {m}", file=sys.stderr)
         for f in res.files:

@@ -8,7 +8,7 @@ import functools
 import math
 import warnings
 from pathlib import Path
-from typing import Callable, ParamSpec, Sequence, TypeVar
+from typing import Callable, Mapping, ParamSpec, Sequence, TypeVar
 
 import matplotlib
 
@@ -23,6 +23,7 @@ from .colours import STATUS_LINESTYLE, trial_colour  # noqa: E402
 from .load import Study  # noqa: E402
 from .metrics import training_keys  # noqa: E402
 from .samples import Panel, grid_shape  # noqa: E402
+from .stats import summarize  # noqa: E402
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -47,13 +48,28 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def _legend_handles(study: Study, numbers: Sequence[int]) -> list[Line2D]:
+def _legend_handles(study: Study, numbers: Sequence[int], labels: Mapping[int, str] | None = None) -> list[Line2D]:
     out = []
     for n in numbers:
         status = study.trials.at[n, "status"]
+        seeds = study.n_seeds(n)
+        name = (labels or {}).get(n) or f"trial {study.label(n)}"
         out.append(Line2D([], [], color=trial_colour(n), linestyle=STATUS_LINESTYLE.get(status, "-"), marker="o",
-                          markersize=4, label=f"trial {study.label(n)} [{status}]"))
+                          markersize=4, label=f"{name} [{status}" + (f", {seeds} seeds]" if seeds > 1 else "]")))
     return out
+
+
+def _band(study: Study, number: int, key: str):
+    """(steps, lo, hi) of the 95% CI of the mean over a trial's seeds at each logged step, or None (one seed)."""
+    curves = [c for c in study.seed_curves(number, key) if len(c)]
+    if len(curves) < 2:
+        return None
+    both = pd.concat(curves).groupby("step")["value"].apply(list)
+    rows = [(step, summarize(vals)) for step, vals in both.items() if len(vals) >= 2]
+    if not rows:
+        return None
+    return ([r[0] for r in rows], [r[1].lo if math.isfinite(r[1].lo) else r[1].mean for r in rows],
+            [r[1].hi if math.isfinite(r[1].hi) else r[1].mean for r in rows])
 
 
 HIGHLIGHT = 5          # with more than CROWD trials, only the best HIGHLIGHT keep their colour
@@ -73,7 +89,8 @@ def highlighted(study: Study, numbers: Sequence[int], k: int = HIGHLIGHT) -> set
     return {int(n) for n in done.sort_values(col, ascending=asc).index[:k]}
 
 
-def _curves(study: Study, numbers: Sequence[int], grid: list[list[str | None]], path: Path, title: str) -> Path | None:
+def _curves(study: Study, numbers: Sequence[int], grid: list[list[str | None]], path: Path, title: str,
+            labels: Mapping[int, str] | None = None) -> Path | None:
     """A grid of subplots (keys; None = empty cell), one line per trial, shared legend. With many trials the
     best few are drawn in colour on top and the rest in grey underneath, so the panels stay readable."""
     shown = highlighted(study, numbers)
@@ -99,6 +116,10 @@ def _curves(study: Study, numbers: Sequence[int], grid: list[list[str | None]], 
                     ax.plot(h["step"], h["value"], color=trial_colour(n),
                             linestyle=STATUS_LINESTYLE.get(status, "-"), marker="o" if len(h) <= 30 else None,
                             markersize=3, linewidth=1.6, zorder=3)
+                    band = _band(study, n, key)
+                    if band is not None:   # several seeds: the mean's 95% confidence band
+                        ax.fill_between(band[0], band[1], band[2], color=trial_colour(n), alpha=0.18, linewidth=0,
+                                        zorder=2)
                 else:
                     ax.plot(h["step"], h["value"], color=GREY, linewidth=0.8, zorder=1)
                 drawn += 1
@@ -115,7 +136,7 @@ def _curves(study: Study, numbers: Sequence[int], grid: list[list[str | None]], 
         return None
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / (2.9 * nrows + 0.4)))
-    handles = _legend_handles(study, [n for n in numbers if n in shown])
+    handles = _legend_handles(study, [n for n in numbers if n in shown], labels)
     if others:
         handles.append(Line2D([], [], color=GREY, linewidth=1.2, label=f"{len(others)} other trials"))
     what = "trial (line style = status)" if not others else f"best {len(shown)} trials (line style = status)"
@@ -125,23 +146,25 @@ def _curves(study: Study, numbers: Sequence[int], grid: list[list[str | None]], 
 
 
 @_styled
-def metric_curves(study: Study, numbers: Sequence[int], path: Path, title: str | None = None) -> Path | None:
+def metric_curves(study: Study, numbers: Sequence[int], path: Path, title: str | None = None,
+                  labels: Mapping[int, str] | None = None) -> Path | None:
     """Evaluation metrics over iterations: one row per metric present, columns a2b / b2a / mean."""
     present = set(study.metric_keys())
     grid = [[k if k in present else None for k in study.catalog.eval_keys(m)] for m in study.catalog.present(present)]
     if not grid:
         return None
-    return _curves(study, numbers, grid, path, title or f"{study.name}: evaluation metrics per trial")
+    return _curves(study, numbers, grid, path, title or f"{study.name}: evaluation metrics per trial", labels)
 
 
 @_styled
-def training_curves(study: Study, numbers: Sequence[int], path: Path, title: str | None = None) -> Path | None:
+def training_curves(study: Study, numbers: Sequence[int], path: Path, title: str | None = None,
+                    labels: Mapping[int, str] | None = None) -> Path | None:
     """Losses, learning rate and throughput over iterations, three panels per row."""
     present = training_keys(study.metric_keys())
     if not present:
         return None
     grid = [present[i:i + 3] for i in range(0, len(present), 3)]
-    return _curves(study, numbers, grid, path, title or f"{study.name}: training losses, lr and throughput")
+    return _curves(study, numbers, grid, path, title or f"{study.name}: training losses, lr and throughput", labels)
 
 
 @_styled

@@ -125,6 +125,7 @@ class Study:
     trials: pd.DataFrame
     param_names: list[str] = field(default_factory=list)
     int_params: set[str] = field(default_factory=set)
+    seed_runs: pd.DataFrame = field(default_factory=pd.DataFrame)   # multi-seed trials' seed runs (role seed)
     catalog: Catalog = field(default_factory=Catalog)
     notes: list[str] = field(default_factory=list)
     _hist: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict, repr=False)
@@ -152,6 +153,14 @@ class Study:
         keys = [k.strip() for k in str(raw).split(",")] if raw else []
         return keys if len(keys) == len(self.directions) else keys + [""] * (len(self.directions) - len(keys))
 
+    @cached_property
+    def settings(self) -> dict[str, Any]:
+        """What the study fixed (its stored settings); without Optuna, what the parent run's tags say."""
+        if self.optuna is not None and self.optuna.user_attrs.get(C.ATTR_SETTINGS):
+            return dict(self.optuna.user_attrs[C.ATTR_SETTINGS])
+        data = _str_or_none((self.parent or {}).get(f"tags.{C.TAG_DATA}"))
+        return {"data": data} if data else {}
+
     @property
     def is_multi_objective(self) -> bool:
         return len(self.directions) > 1
@@ -171,9 +180,37 @@ class Study:
 
     # ------------------------------------------------------------------ metrics
     def metric_keys(self) -> list[str]:
-        """Metric keys that at least one trial run has logged (search_runs columns)."""
-        return [c[len("metrics."):] for c in self.runs.columns
-                if c.startswith("metrics.") and self.runs[c].notna().any()]
+        """Metric keys that at least one trial run (or seed run) has logged (search_runs columns)."""
+        keys = {}
+        for df in (self.runs, self.seed_runs):
+            keys.update(dict.fromkeys(c[len("metrics."):] for c in df.columns
+                                      if c.startswith("metrics.") and df[c].notna().any()))
+        return list(keys)
+
+    # ------------------------------------------------------------------ seeds
+    def seeds_of(self, number: int) -> pd.DataFrame:
+        """The seed runs of a multi-seed trial (empty for a single-seed trial), by seed."""
+        if not len(self.seed_runs) or "_number" not in self.seed_runs.columns:
+            return self.seed_runs.iloc[:0]
+        return self.seed_runs[self.seed_runs["_number"] == number].sort_values("_seed")
+
+    def n_seeds(self, number: int) -> int:
+        return max(1, len(self.seeds_of(number)))
+
+    def seed_values(self, number: int, key: str) -> list[float]:
+        """The final value of ``key`` for each seed of a trial: its seed runs' values, or -- one seed -- the trial
+        run's own. NaN where a seed has none (failed before that evaluation)."""
+        seeds = self.seeds_of(number)
+        col = f"metrics.{key}"
+        if len(seeds):
+            return [_num(v) for v in (seeds[col] if col in seeds.columns else [math.nan] * len(seeds))]
+        v = self.final(number, key)
+        return [] if math.isnan(v) else [v]
+
+    def seed_curves(self, number: int, key: str) -> list[pd.DataFrame]:
+        """Each seed's ``key`` over iterations (one per seed run; empty for a single-seed trial)."""
+        return [self.history(rid, key).drop_duplicates("step", keep="last")
+                for rid in self.seeds_of(number)["run_id"]]
 
     def final(self, number: int, key: str) -> float:
         """The run's latest value of ``key`` as MLflow reports it (``search_runs``: value at the last step)."""
@@ -200,8 +237,16 @@ class Study:
         return self.history(run_id, key)
 
     def curve(self, number: int, key: str) -> pd.DataFrame:
-        """A trial's ``key`` over iterations for plotting: one value per step (the latest logged)."""
-        return self.trial_history(number, key).drop_duplicates("step", keep="last")
+        """A trial's ``key`` over iterations for plotting: one value per step (the latest logged). A key only its
+        seeds logged (a multi-seed trial's losses) is the mean of the seeds' curves."""
+        own = self.trial_history(number, key).drop_duplicates("step", keep="last")
+        if len(own):
+            return own
+        curves = [c for c in self.seed_curves(number, key) if len(c)]
+        if not curves:
+            return own
+        both = pd.concat(curves).groupby("step", as_index=False)["value"].mean()
+        return both.assign(timestamp=0)
 
 
 def _has(runs: pd.DataFrame, number: int, col: str) -> bool:
@@ -249,6 +294,7 @@ def load_study(name: str, tracking_uri: str = DEFAULT_TRACKING_URI, storage: str
     with using_tracking_uri(tracking_uri):
         parents = _search(exp.experiment_id, C.ROLE_STUDY)
         runs = _search(exp.experiment_id, C.ROLE_TRIAL)
+        seed_runs = _search(exp.experiment_id, C.ROLE_SEED)
 
     study_col, number_col = f"tags.{C.TAG_STUDY}", f"tags.{C.TAG_TRIAL_NUMBER}"
     parent = None
@@ -294,10 +340,16 @@ def load_study(name: str, tracking_uri: str = DEFAULT_TRACKING_URI, storage: str
         raise AnalysisError(f"study {name!r} is empty: experiment {name!r} exists but has no trial runs "
                             f"(tag {C.TAG_ROLE}={C.ROLE_TRIAL}) and no Optuna trials; {HOW_TO_RUN}")
     logged = [c[len("metrics."):] for c in runs.columns if c.startswith("metrics.")]
+    if len(seed_runs):
+        seed_runs = seed_runs[seed_runs["tags." + C.TAG_PARENT].isin(set(runs["run_id"]))] if len(runs) else \
+            seed_runs.iloc[:0]
+        seed_runs = seed_runs.assign(_number=pd.to_numeric(seed_runs[number_col], errors="coerce"),
+                                     _seed=pd.to_numeric(seed_runs["tags." + C.TAG_SEED], errors="coerce"))
+        logged += [c[len("metrics."):] for c in seed_runs.columns if c.startswith("metrics.")]
     catalog = Catalog.build(study.user_attrs.get(C.ATTR_METRICS) if study is not None else None, logged)
     return Study(name=name, tracking_uri=tracking_uri, storage=storage, client=client, experiment=exp,
                  parent=parent, runs=runs, optuna=study, trials=trials, param_names=names, int_params=ints,
-                 catalog=catalog, notes=notes)
+                 seed_runs=seed_runs, catalog=catalog, notes=notes)
 
 
 def _params(study: Any, opt_trials: list[Any], parent: dict[str, Any] | None, runs: pd.DataFrame

@@ -15,11 +15,13 @@ import pandas as pd
 from experiments import contract as C
 
 from .load import AnalysisError, Study
+from .stats import summarize
 
 FORMATS = ("markdown", "csv", "latex", "html")
 EXTENSIONS = {"markdown": "md", "csv": "csv", "latex": "tex", "html": "html"}
 MISSING = "—"
-INT_COLUMNS = frozenset({"trial", "iters", "blog_trial"})
+INT_COLUMNS = frozenset({"trial", "iters", "blog_trial", "seeds"})
+CI = " ±"          # suffix of a column's companion: the half width of its 95% CI over seeds
 
 
 def eval_columns(study: Study) -> list[str]:
@@ -55,7 +57,7 @@ def _iters(study: Study, number: int) -> float:
 
 
 def _mean_history(study: Study, number: int, key: str) -> float:
-    h = study.trial_history(number, key)
+    h = study.curve(number, key)
     return float(h["value"].mean()) if len(h) else math.nan
 
 
@@ -63,6 +65,7 @@ def compare_table(study: Study) -> pd.DataFrame:
     """One row per trial (numeric; NaN where a run has no value). Column ``trial`` is the Optuna number,
     ``blog_trial`` 1-3 for the seed blog's presets."""
     keys, extras = eval_columns(study), extra_columns(study)
+    multi_seed = len(study.seed_runs) > 0
     rows = []
     for number, t in study.trials.iterrows():
         row: dict[str, object] = {"trial": int(number), "blog_trial": t["blog_trial"], "status": t["status"]}
@@ -77,11 +80,19 @@ def compare_table(study: Study) -> pd.DataFrame:
         row["it_per_s"] = _mean_history(study, number, "it_per_s")
         for c in study.objective_columns:
             row[c] = t.get(c, math.nan)
+        row["seeds"] = study.n_seeds(number)
+        if multi_seed:   # the spread over seeds: half width of the 95% CI of the mean
+            for c, key in zip(study.objective_columns, study.objective_keys):
+                row[f"{c}{CI}"] = summarize(study.seed_values(number, C.OBJECTIVE if c == C.OBJECTIVE else key)
+                                            ).half_width
+            for k in keys:
+                row[f"{k} final{CI}"] = summarize(study.seed_values(number, k)).half_width
         rows.append(row)
     df = pd.DataFrame(rows)
     df["blog_trial"] = df["blog_trial"].astype("Int64")
+    df["seeds"] = df["seeds"].astype("int64")
     for c in df.columns:
-        if c not in ("status", "blog_trial", "trial"):
+        if c not in ("status", "blog_trial", "trial", "seeds"):
             df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
     return df
 
@@ -142,7 +153,7 @@ def best_trials(study: Study, df: pd.DataFrame) -> set[int]:
 
 def arrange(df: pd.DataFrame, study: Study) -> pd.DataFrame:
     """Columns in reading order: trial, the objective(s), status, the swept parameters, then the rest as built."""
-    first = ["trial", "blog_trial", *[c for c in study.objective_columns if c in df.columns], "status",
+    first = ["trial", "blog_trial", *[c for c in study.objective_columns if c in df.columns], "seeds", "status",
              *[p for p in study.param_names if p in df.columns]]
     return df[[c for c in first if c in df.columns] + [c for c in df.columns if c not in first]]
 
@@ -152,13 +163,16 @@ def drop_constant(df: pd.DataFrame, study: Study) -> tuple[pd.DataFrame, list[st
     nothing about the comparison. Trial, objective and status always stay. Returns (table, dropped columns)."""
     keep = {"trial", "blog_trial", "status", *study.objective_columns}
     dropped = []
+    if "seeds" in df.columns and df["seeds"].max() > 1:   # n goes with every mean ± CI
+        keep.add("seeds")
     for c in df.columns:
-        if c in keep:
+        if c in keep or c.endswith(CI):
             continue
         shown = {fmt_number(v, c, study.param_names, study.int_params) for v in df[c]} - {MISSING}
         if len(shown) <= 1:   # gaps (a failed trial) don't make a column informative
             dropped.append(c)
-    return df.drop(columns=dropped), dropped
+    dropped_ci = [f"{c}{CI}" for c in dropped if f"{c}{CI}" in df.columns]
+    return df.drop(columns=dropped + dropped_ci), dropped
 
 
 # columns a brief table gives up first when it does not fit, most expendable first
@@ -189,14 +203,15 @@ def screen(df: pd.DataFrame, study: Study, brief_table: bool = False, all_column
                    and not (c.endswith(" final") and c[:-6] in objective_metrics)]]
         cut = []
         protected = {"trial", "status", *study.objective_columns}
+        protected |= {f"{c}{CI}" for c in protected}
         metrics = tuple(c for c in reversed(out.columns) if (" " in c or "/" in c) and c not in protected
-                        and c.split(" ")[0] not in objective_metrics)
-        last = tuple(c for c in out.columns if c.split(" ")[0] in objective_metrics)   # the objective's own
+                        and not c.endswith(CI) and c.split(" ")[0] not in objective_metrics)
+        last = tuple(c for c in out.columns if c.split(" ")[0] in objective_metrics and not c.endswith(CI))
         for c in (*_EXPENDABLE, *metrics, *last):
             if _width(out, study) <= width:
                 break
             if c in out.columns and c not in protected:
-                out = out.drop(columns=c)
+                out = out.drop(columns=[c, *([f"{c}{CI}"] if f"{c}{CI}" in out.columns else [])])
                 cut.append(c)
         if cut:
             notes.append(f"left out to fit {width} columns: {', '.join(cut)} (drop --brief for every column)")
@@ -233,12 +248,18 @@ def display_table(df: pd.DataFrame, study: Study, mark_best: bool = False, brief
         return f"{text} ★" if n in best and not star_column else text
 
     out = pd.DataFrame({"trial": [label(int(n)) for n in df["trial"]]})
+    spread = {c[:-len(CI)] for c in df.columns if c.endswith(CI)}
     if mark_best and star_column:   # the trial cell stays the bare label; the mark gets a column of its own
         out["best"] = ["★" if int(n) in best else "" for n in df["trial"]]
     for c in df.columns:
         if c in ("trial", "blog_trial"):
             continue
+        if c.endswith(CI):
+            continue
         out[c] = [fmt_number(v, c, study.param_names, study.int_params) for v in df[c]]
+        if c in spread:   # mean ± CI half width, where there are seeds to have one
+            out[c] = [f"{text} ± {hw:.2g}" if isinstance(hw, float) and math.isfinite(hw) else text
+                      for text, hw in zip(out[c], df[f"{c}{CI}"])]
     return out
 
 

@@ -39,8 +39,9 @@ def is_url(storage: str) -> bool:
 
 
 # ------------------------------------------------------------------------------------------- MLflow runs
-TAG_ROLE = "munit.role"              # "study" (the parent run) | "trial" (one nested run per trial)
-ROLE_STUDY, ROLE_TRIAL = "study", "trial"
+TAG_ROLE = "munit.role"              # "study" (the parent run) | "trial" (one nested run per trial) | "seed"
+ROLE_STUDY, ROLE_TRIAL, ROLE_SEED = "study", "trial", "seed"   # seed: one run per seed of a multi-seed trial
+TAG_SEED = "munit.seed"              # a seed run's training seed
 TAG_PARENT = "mlflow.parentRunId"
 TAG_RUN_NAME = "mlflow.runName"
 TAG_STUDY = "optuna.study_name"
@@ -64,6 +65,8 @@ RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED", "RUN
 
 # metric keys besides the trainer's scalars and the evaluation metrics (``<metric>/<a2b|b2a|mean>``)
 OBJECTIVE = "objective"              # the value reported to Optuna; ``objective_<i>`` for multi-objective
+STD_SUFFIX = "_std"                  # <key>_std: spread over evaluation repeats (a seed run) or seeds (a trial run)
+SEED_FOLDER = "seed-{seed}"          # a multi-seed trial's run folder holds one run folder per seed
 WALL_S = "wall_s"
 ITERS_REACHED = "iters_reached"
 SAMPLE_KEY = "samples/{direction}"   # log_image key of the sample grids
@@ -94,6 +97,7 @@ ATTR_BLOG = "blog_trial"
 ATTR_FAIL_REASON = "fail_reason"
 ATTR_WORKER = "worker"
 ATTR_SKIPPED = "skipped"
+ATTR_SEEDS = "seeds"                 # the trial's training seeds
 # trial.system_attrs written by Optuna's RetryHeartbeatStaleTrialCallback
 ATTR_RETRY_HISTORY = "retry_history"
 

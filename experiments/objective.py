@@ -36,7 +36,7 @@ from . import contract as C
 from .budget import TrialBudget, counted
 from .settings import StudySettings
 from .space import SearchSpace
-from .tracking import TrialLogger, create_trial_run, end_run, log_trial_files
+from .tracking import TrialLogger, create_seed_run, create_trial_run, end_run, log_trial_files
 from .workers import TrialRecovery, resume_source, worker_id
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ class TrialContext:
     recovery: TrialRecovery
     progress: bool = False
     console: Any = None          # experiments.console.StudyConsole: the study bar shows the running iteration
+    seed_workers: int = 1        # seeds of one trial trained side by side (threads)
 
 
 class Objective:
@@ -80,6 +81,10 @@ class Objective:
         folder, source = self._folder(trial)
         configs = self.configs(params)
         run_id = self._start_run(trial, params, configs, blog, source)
+        seeds = self.ctx.settings.seed_list
+        if len(seeds) > 1:
+            trial.set_user_attr(C.ATTR_SEEDS, seeds)
+            return self._train_seeds(trial, configs, folder, run_id, seeds)
         return self._train(trial, configs, folder, run_id)
 
     def configs(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -95,7 +100,7 @@ class Objective:
             log.warning("trial %d: removing the stale folder %s", trial.number, out_dir)
             shutil.rmtree(out_dir)
         source = resume_source(trial.study, trial)
-        if source is not None and RunFolder(trials_dir / str(source)).has_checkpoint():
+        if source is not None and _has_checkpoints(RunFolder(trials_dir / str(source))):
             shutil.copytree(trials_dir / str(source), out_dir)
             (out_dir / "error.txt").unlink(missing_ok=True)
         return RunFolder(out_dir), source
@@ -118,9 +123,12 @@ class Objective:
         run_params.update({"preset": s.preset, "image_size": s.image_size, "iters": s.iters,
                            "batch_size": s.batch_size, "lr": configs["train"].lr, "seed": s.seed, "data": s.data,
                            "precision": s.precision, "scale": s.scale, "epoch_iters": s.epoch_iters})
+        if len(s.seed_list) > 1:
+            run_params["seeds"] = ",".join(map(str, s.seed_list))
         run_id = create_trial_run(ctx.client, ctx.experiment_id, ctx.parent_run_id, C.run_name(trial.number, blog),
                                   tags, run_params)
         trial.set_user_attr(C.ATTR_RUN_ID, run_id)
+        self._run_tags, self._run_params = tags, run_params
         return run_id
 
     def _train(self, trial: optuna.Trial, configs: dict[str, Any], folder: RunFolder, run_id: str
@@ -159,6 +167,118 @@ class Objective:
         self._close(trial, run_id, folder, "COMPLETE", None, t0, trainer)
         return values[0] if len(values) == 1 else values
 
+    def _train_seeds(self, trial: optuna.Trial, configs: dict[str, Any], folder: RunFolder, run_id: str,
+                     seeds: list[int]) -> float | list[float]:
+        """Train the configuration with every seed, in lockstep from evaluation to evaluation: each seed's
+        trainer advances to the next evaluation point (side by side with ``seed_workers`` > 1), then the mean of
+        their metrics is logged to the trial's run and reported to Optuna, whose pruner may stop them all. Each seed
+        has its own run folder (checkpoint: a killed trial's retry resumes every seed) and nested MLflow run."""
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+
+        import numpy as np
+
+        ctx, s = self.ctx, self.ctx.settings
+        objective = list(s.objective)
+        t0 = time.perf_counter()
+        lock = threading.Lock()   # one evaluation at a time: the metric session is shared by the seeds
+
+        def evaluate(trainer):
+            with lock:
+                return ctx.evaluator(trainer)
+
+        units = []
+        trial_logger = TrialLogger(ctx.client, run_id, trial, objective)
+        for i, seed in enumerate(seeds):
+            sub = RunFolder(folder.root / C.SEED_FOLDER.format(seed=seed))
+            seed_run = create_seed_run(ctx.client, ctx.experiment_id, run_id, self._run_tags, seed, self._run_params)
+            logger = TrialLogger(ctx.client, seed_run, trial, objective, report=False,
+                                 sample_runs=(run_id,) if i == 0 else ())
+            cfgs = {**configs, "train": dataclasses.replace(configs["train"], seed=seed, device=self._device(i))}
+            callbacks: list = [logger]
+            if i == 0 and ctx.console is not None:
+                from .console import TrialProgress
+                callbacks.append(TrialProgress(ctx.console, trial.number, cfgs["train"].iters))
+            units.append({"seed": seed, "folder": sub, "run": seed_run, "logger": logger, "cfgs": cfgs,
+                          "callbacks": callbacks, "trainer": None})
+        evaluations = _evaluation_points(s.iters, s.eval_every)
+        pool = ThreadPoolExecutor(max_workers=max(1, min(ctx.seed_workers, len(units))))
+        state, reason, values = "FAIL", None, [math.nan] * len(objective)
+        try:
+            for u in units:
+                u["trainer"] = Trainer(u["cfgs"]["model"], u["cfgs"]["train"], u["cfgs"]["weights"],
+                                       u["cfgs"]["data"], u["folder"].root, callbacks=u["callbacks"],
+                                       evaluator=evaluate, resume=u["folder"].has_checkpoint())
+                if u["trainer"].step:
+                    self._replay(u["trainer"], u["folder"], u["run"], trial, report=False)
+            for point in evaluations:
+                results = list(pool.map(lambda u: u["trainer"].fit(until=point), units))
+                metrics = [u["trainer"].last_metrics for u in units]
+                if point > min(u["trainer"].step for u in units) or not metrics[0]:
+                    continue
+                keys = [k for k in metrics[0] if all(k in m for m in metrics)]
+                mean = {k: float(np.mean([m[k] for m in metrics])) for k in keys}
+                mean.update({f"{k}{C.STD_SUFFIX}": float(np.std([m[k] for m in metrics], ddof=1))
+                             for k in keys if not k.endswith(C.STD_SUFFIX)})
+                trial_logger.on_evaluate(point, mean, units[0]["trainer"].last_meta)
+                values = [mean.get(k, math.nan) for k in objective]
+                if trial_logger.prune_reason:
+                    state, reason = "PRUNED", trial_logger.prune_reason
+                    break
+                if any(r.stopped is StopReason.STOPPED for r in results):
+                    break
+            else:
+                state = "COMPLETE"
+        except KeyboardInterrupt:
+            reason = f"interrupted at iteration {min((u['trainer'].step for u in units if u['trainer']), default=0)}"
+            self._close_seeds(trial, run_id, folder, units, "FAIL", reason, t0, checkpoint=False)
+            ctx.recovery.queue_retry(trial.study, _frozen(trial.study, trial.number))
+            raise
+        except Exception as e:
+            reason = str(e) if isinstance(e, NonFiniteLossError) else f"{type(e).__name__}: {e}"
+            folder.root.mkdir(parents=True, exist_ok=True)
+            (folder.root / "error.txt").write_text(traceback.format_exc())
+            self._close_seeds(trial, run_id, folder, units, "FAIL", reason, t0, checkpoint=False)
+            raise
+        finally:
+            pool.shutdown(wait=True)
+        if state == "PRUNED":
+            self._close_seeds(trial, run_id, folder, units, "PRUNED", reason, t0)
+            raise optuna.TrialPruned(reason)
+        bad = [k for k, v in zip(objective, values) if not math.isfinite(v)]
+        if state != "COMPLETE" or bad:
+            reason = reason or f"objective {', '.join(bad)} is not a finite number at the end of training"
+            self._close_seeds(trial, run_id, folder, units, "FAIL", reason, t0)
+            raise ValueError(reason)
+        self._close_seeds(trial, run_id, folder, units, "COMPLETE", None, t0)
+        return values[0] if len(values) == 1 else values
+
+    def _device(self, i: int) -> str:
+        """Seed i's device: with several GPUs visible the seeds spread over them, else the worker's device."""
+        dev = self.ctx.device
+        if dev.startswith("cuda") and ":" not in dev and self.ctx.seed_workers > 1:
+            import torch
+            n = torch.cuda.device_count()
+            return f"cuda:{i % n}" if n > 1 else dev
+        return dev
+
+    def _close_seeds(self, trial: optuna.Trial, run_id: str, folder: RunFolder, units: list[dict], state: str,
+                     reason: str | None, t0: float, checkpoint: bool = True) -> None:
+        """Close every seed's run with the trial's outcome, then the trial's own run."""
+        client = self.ctx.client
+        for u in units:
+            trainer = u["trainer"]
+            try:
+                step = trainer.step if trainer is not None else 0
+                client.log_batch(u["run"], metrics=[Metric(C.ITERS_REACHED, float(step), int(time.time() * 1000),
+                                                           step)])
+                log_trial_files(client, u["run"], u["folder"], checkpoint=checkpoint)
+            finally:
+                end_run(client, u["run"], state, reason)
+        steps = [u["trainer"].step for u in units if u["trainer"] is not None]
+        stand_in = type("Steps", (), {"step": min(steps) if steps else 0})()
+        self._close(trial, run_id, folder, state, reason, t0, stand_in, checkpoint=False)
+
     # ------------------------------------------------------------------ helpers
     def _skip_reason(self, study: optuna.Study, trial: optuna.Trial, blog: Any) -> str | None:
         if not self.ctx.budget.admits(study, trial.number):
@@ -179,16 +299,17 @@ class Objective:
         return Trainer(configs["model"], configs["train"], configs["weights"], configs["data"], out_dir,
                        callbacks=callbacks, evaluator=self.ctx.evaluator, resume=resume)
 
-    def _replay(self, trainer: Trainer, folder: RunFolder, run_id: str, trial: optuna.Trial) -> None:
+    def _replay(self, trainer: Trainer, folder: RunFolder, run_id: str, trial: optuna.Trial,
+                report: bool = True) -> None:
         """A trial resumed from a dead trial's checkpoint: copy its logged history up to the checkpoint into this
-        run (and its objective into Optuna's intermediate values), drop what came after."""
+        run (and, ``report``, its objective into Optuna's intermediate values), drop what came after."""
         step, objective = trainer.step, self.ctx.settings.objective
         metrics: list[Metric] = []
         for name, records in folder.truncate(step).items():
             for r in records:
                 ts = int(time.time() * 1000)
                 metrics += [Metric(k, float(v), ts, r["step"]) for k, v in r.items() if k != "step"]
-                if name == RunFolder.METRICS and len(objective) == 1 and objective[0] in r:
+                if report and name == RunFolder.METRICS and len(objective) == 1 and objective[0] in r:
                     trial.report(float(r[objective[0]]), r["step"])
                     metrics.append(Metric(C.OBJECTIVE, float(r[objective[0]]), ts, r["step"]))
         for i in range(0, len(metrics), 1000):   # MLflow's per-call limit
@@ -211,6 +332,18 @@ class Objective:
                 client.log_artifact(run_id, str(folder.root / "error.txt"))
         finally:
             end_run(client, run_id, state, reason)
+
+
+def _has_checkpoints(folder: RunFolder) -> bool:
+    """A trial folder worth resuming: its own checkpoint, or (several seeds) one of its seeds'."""
+    return folder.has_checkpoint() or any(RunFolder(p).has_checkpoint() for p in folder.root.glob(
+        C.SEED_FOLDER.format(seed="*")))
+
+
+def _evaluation_points(iters: int, eval_every: int) -> list[int]:
+    """The iterations at which a trial is evaluated: every ``eval_every``, and the last one."""
+    points = list(range(eval_every, iters + 1, eval_every)) if eval_every > 0 else []
+    return points if points and points[-1] == iters else [*points, iters]
 
 
 def _frozen(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:

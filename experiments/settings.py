@@ -9,6 +9,7 @@ study option is one row in the sweep's option table plus the field it resolves t
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import asdict, dataclass, fields
@@ -46,6 +47,12 @@ class StudySettings:
     metrics: tuple[str, ...]
     protocol: dict[str, Any]  # munit.metrics.Protocol fields
     space: dict[str, Any]     # SearchSpace.to_dict(), iteration counts in iterations
+    seeds: int = 1            # seed replicates per trial (seed, seed + 1, ...); Optuna gets their mean
+    eval_repeats: int = 1     # evaluations per evaluation point with fresh style draws; mean and std logged
+
+    @property
+    def seed_list(self) -> list[int]:
+        return [self.seed + i for i in range(self.seeds)]
 
     @property
     def schedule(self) -> Schedule:
@@ -89,7 +96,7 @@ class StudySettings:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "StudySettings":
         d = {f.name: d[f.name] for f in fields(cls) if f.name in d}
-        missing = [f.name for f in fields(cls) if f.name not in d]
+        missing = [f.name for f in fields(cls) if f.name not in d and f.default is dataclasses.MISSING]
         if missing:
             raise ConfigError(f"the study's stored settings lack {', '.join(missing)} (made by another version?); "
                               "use a new --study-name")
@@ -166,6 +173,9 @@ def new_settings(req: Mapping[str, Any], cuda: bool) -> StudySettings:
         if req.get(key) is not None:
             protocol[name] = req[key]
     space = load_space(req.get("space")).in_iterations(schedule)
+    for name in ("seeds", "eval_repeats"):
+        if req.get(name) is not None and req[name] < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {req[name]}")
     lr = req.get("lr") or p.lr
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ConfigError(f"--lr must be a finite number > 0, got {lr}")
@@ -177,7 +187,7 @@ def new_settings(req: Mapping[str, Any], cuda: bool) -> StudySettings:
         sample_every=max(1, iters // p.samples), checkpoint_every=max(1, iters // p.checkpoints),
         log_every=max(1, min(p.log_every, eval_every)), objective=objective,
         metrics=_metric_names(objective, req.get("metrics"), synthetic), protocol=protocol,
-        space=space.to_dict())
+        space=space.to_dict(), seeds=req.get("seeds") or 1, eval_repeats=req.get("eval_repeats") or 1)
 
 
 def stored_options(req: Mapping[str, Any], settings: StudySettings) -> dict[str, Any]:

@@ -53,13 +53,22 @@ def _sha(s: StudySettings):
     return optuna.pruners.SuccessiveHalvingPruner(min_resource=s.eval_every)
 
 
+def _patient(s: StudySettings):
+    """Optuna's PatientPruner around the median pruner: the median pruner is asked only once a trial's objective
+    has not improved for two evaluations; a trial that is still getting better runs on even when it is below the
+    median. For objectives that jitter from evaluation to evaluation (GAN scores, small evaluation sets), where
+    the plain median pruner stops trials on one unlucky evaluation."""
+    import optuna
+    return optuna.pruners.PatientPruner(_median(s), patience=1)
+
+
 def _nop(s: StudySettings):
     import optuna
     return optuna.pruners.NopPruner()
 
 
-PRUNERS: dict[str, Callable[[StudySettings], Any]] = {"median": _median, "hyperband": _hyperband, "sha": _sha,
-                                                      "none": _nop}
+PRUNERS: dict[str, Callable[[StudySettings], Any]] = {"median": _median, "patient": _patient,
+                                                      "hyperband": _hyperband, "sha": _sha, "none": _nop}
 
 
 def make_sampler(name: str, seed: int | None):

@@ -88,7 +88,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("sampler", "Optuna sampler (default tpe)", STUDY, kw=dict(choices=list(SAMPLERS), default="tpe")),
     Option("sampler_seed", "seed the sampler (reproducible single-worker studies; --workers adds the worker "
            "index)", STUDY, kw=dict(type=int)),
-    Option("pruner", "default median (single objective), none (multi-objective)", STUDY,
+    Option("pruner", "default median (single objective), none (multi-objective); patient = the median pruner "
+           "asked only once a trial stopped improving for two evaluations (jittery objectives)", STUDY,
            kw=dict(choices=list(PRUNERS))),
     Option("space", "YAML/JSON file overriding or adding parameters of experiments/space.yaml", STUDY, stored=True),
     Option("blog", "run the blog's trials 1-3 first (enqueued once)", STUDY, kw=dict(action="store_true")),
@@ -120,6 +121,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("eval_images", "val images per direction per evaluation", ITERS, stored=True, kw=dict(type=int)),
     Option("eval_styles", "random styles per val image", ITERS, stored=True, kw=dict(type=int)),
     Option("eval_real", "real images for FID/FCD statistics", ITERS, stored=True, kw=dict(type=int)),
+    Option("eval_repeats", "repeat each evaluation R times with fresh random styles and log the mean and std of "
+           "every metric (default 1)", ITERS, stored=True, kw=dict(type=int)),
+    Option("seeds", "train each trial's configuration with K seeds (seed, seed+1, ...); the trial's objective is "
+           "their mean, each seed a nested MLflow run (default 1)", ITERS, stored=True, kw=dict(type=int)),
+    Option("seed_workers", "seeds of a trial trained side by side (threads; pays with several GPUs: seed i on "
+           "GPU i); default 1", WORKER, kw=dict(type=int, default=1)),
 
     Option("device", "auto, cpu, cuda or cuda:N (one GPU per worker: CUDA_VISIBLE_DEVICES)", WORKER,
            kw=dict(default="auto")),
@@ -159,6 +166,7 @@ class SweepConfig:
     heartbeat: int = 60
     cache_dir: str | None = None
     progress: bool | None = None
+    seed_workers: int = 1
     worker_index: int = 0
     no_summary: bool = False
     argv: list[str] = field(default_factory=list)          # to spawn identical workers
@@ -296,10 +304,10 @@ def _work(cfg: SweepConfig, s, device, budget, recovery, console) -> None:
     from munit.metrics.session import Evaluator
 
     evaluator = Evaluator(list(s.settings.metrics), Protocol(**s.settings.protocol), cache_dir=cfg.cache_dir,
-                          weights=cfg.weights)
+                          weights=cfg.weights, repeats=s.settings.eval_repeats)
     progress = bool(cfg.progress)   # the trainer's own bar; the study bar shows the running trial's iteration
     ctx = TrialContext(s.settings, s.settings.search_space, evaluator, s.client, s.experiment_id, s.parent_run_id,
-                       cfg.trials_dir, str(device), budget, recovery, progress, console)
+                       cfg.trials_dir, str(device), budget, recovery, progress, console, cfg.seed_workers)
     study_callbacks = [console.on_trial, dead_trials_callback(recovery), budget]
     s.study.optimize(Objective(ctx), catch=(Exception,), gc_after_trial=False, callbacks=study_callbacks)
 

@@ -114,6 +114,17 @@ def create_trial_run(client: MlflowClient, experiment_id: str, parent_run_id: st
     return run.info.run_id
 
 
+def create_seed_run(client: MlflowClient, experiment_id: str, trial_run_id: str, trial_tags: dict[str, str],
+                    seed: int, params: dict[str, Any]) -> str:
+    """One seed of a multi-seed trial: a run nested under the trial's run (same study/trial tags)."""
+    tags = {k: v for k, v in trial_tags.items() if k in (C.TAG_STUDY, C.TAG_TRIAL_NUMBER, C.TAG_TRIAL_ID, C.TAG_BLOG)}
+    run = client.create_run(experiment_id, run_name=f"{C.run_name(int(trial_tags[C.TAG_TRIAL_NUMBER]))}-seed{seed}",
+                            tags={C.TAG_PARENT: trial_run_id, C.TAG_ROLE: C.ROLE_SEED, C.TAG_STATE: "RUNNING",
+                                  C.TAG_SEED: str(seed), **tags})
+    client.log_batch(run.info.run_id, params=[Param(k, _param(v)) for k, v in {**params, "seed": seed}.items()])
+    return run.info.run_id
+
+
 def end_run(client: MlflowClient, run_id: str, state: str, reason: str | None = None,
             status: str | None = None) -> None:
     """Mark a trial run finished: tag ``optuna.state`` (and ``munit.fail_reason``), then the run status that the
@@ -145,9 +156,12 @@ class TrialLogger(Callback):
     ``objective`` is the metric key (single objective: reported and pruned) or keys (multi-objective: logged
     as ``objective_0``, ``objective_1``, ...; Optuna cannot prune those)."""
 
-    def __init__(self, client: MlflowClient, run_id: str, trial: optuna.Trial, objective: Sequence[str]):
+    def __init__(self, client: MlflowClient, run_id: str, trial: optuna.Trial, objective: Sequence[str],
+                 report: bool = True, sample_runs: Sequence[str] = ()):
         self.client, self.run_id, self.trial = client, run_id, trial
         self.objective = list(objective)
+        self.report = report          # False for one seed of several: the trial reports their mean
+        self.sample_runs = [run_id, *sample_runs]
         self.prune_reason: str | None = None
         self._backbones_logged = False
 
@@ -168,7 +182,7 @@ class TrialLogger(Callback):
         logged.update(zip(C.objective_keys(len(values)), values))
         self._metrics(step, logged)
         self._log_backbones(meta)
-        if len(values) == 1 and values[0] == values[0]:   # Optuna cannot prune multi-objective studies
+        if self.report and len(values) == 1 and values[0] == values[0]:   # no pruning for several objectives
             self.trial.report(values[0], step)
             if self.trial.should_prune():
                 self.prune_reason = f"pruned at iteration {step}: {self.objective[0]} = {values[0]:.6g}"
@@ -185,12 +199,13 @@ class TrialLogger(Callback):
         from PIL import Image
         for name, path in paths.items():
             with Image.open(path) as img:
-                self.client.log_image(self.run_id, img.convert("RGB"), key=C.SAMPLE_KEY.format(direction=name),
-                                      step=step)
+                rgb = img.convert("RGB")
+            for run_id in self.sample_runs:
+                self.client.log_image(run_id, rgb, key=C.SAMPLE_KEY.format(direction=name), step=step)
 
     def should_stop(self, step: int) -> bool | str:
         return self.prune_reason or False
 
 
 __all__ = ["default_artifact_location", "runs_url", "open_client", "open_experiment",
-           "study_parent_run", "create_trial_run", "end_run", "log_trial_files", "TrialLogger"]
+           "study_parent_run", "create_trial_run", "create_seed_run", "end_run", "log_trial_files", "TrialLogger"]

@@ -82,6 +82,7 @@ class StopReason(str, enum.Enum):
     """Why ``fit`` returned (a str enum: JSON-able as its value)."""
 
     COMPLETED = "completed"      # reached cfg.iters
+    PAUSED = "paused"            # reached fit(until=...) before cfg.iters; fit again to continue
     STOPPED = "stopped"          # a callback's should_stop (e.g. an Optuna pruning decision); detail says why
     INTERRUPTED = "interrupted"  # Ctrl-C / SIGTERM after the checkpoint was written
 
@@ -260,8 +261,12 @@ class Trainer:
         return torch.stack([loss_d, loss_g, loss_adv, loss_x, loss_s, loss_c, loss_cyc, loss_vgg]).detach().float()
 
     # ------------------------------------------------------------------ loop
-    def fit(self) -> TrainResult:
+    def fit(self, until: int | None = None) -> TrainResult:
+        """Train up to ``cfg.iters`` -- or only up to iteration ``until`` (then the result says PAUSED, a
+        checkpoint is written there, and a later ``fit`` continues exactly): how several seeds of one
+        configuration advance in lockstep from evaluation to evaluation."""
         cfg = self.cfg
+        stop_at = cfg.iters if until is None else min(int(until), cfg.iters)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._write_config()
         for cb in self.callbacks:
@@ -276,7 +281,7 @@ class Trainer:
         self._interrupted = False
         old_handler = self._install_sigint()
         try:
-            while self.step < cfg.iters:
+            while self.step < stop_at:
                 if self._interrupted:
                     stopped = StopReason.INTERRUPTED
                     self.save()
@@ -292,7 +297,8 @@ class Trainer:
                     bar.update(1)
                 at = lambda every: every > 0 and self.step % every == 0  # noqa: E731
                 final = self.step == cfg.iters
-                if at(cfg.log_every) or final:
+                pause = self.step == stop_at and not final
+                if at(cfg.log_every) or final or pause:
                     self._check_finite()  # one host sync per log interval
                     now = time.perf_counter()
                     last_losses = self._log(now - t_log, self.step - step_log, bar)
@@ -301,7 +307,7 @@ class Trainer:
                     self.save_samples()
                 if (at(cfg.eval_every) or (final and cfg.eval_every)) and self.evaluator is not None:
                     self.run_evaluation()
-                if at(cfg.checkpoint_every) or final:
+                if at(cfg.checkpoint_every) or final or pause:
                     self.save()
                 reason = self._should_stop() if (at(cfg.log_every) or at(cfg.eval_every)) else None
                 if reason:
@@ -314,6 +320,8 @@ class Trainer:
             if bar is not None:
                 bar.close()
         wall = time.perf_counter() - t_start
+        if stopped is StopReason.COMPLETED and self.step < cfg.iters:
+            stopped = StopReason.PAUSED
         result = TrainResult(step=self.step, stopped=stopped, checkpoint=self.last_checkpoint, wall_s=wall,
                              it_per_s=(self.step - start_step) / wall if wall > 0 else 0.0,
                              last_losses=last_losses, last_metrics=dict(self.last_metrics), stop_detail=detail,

@@ -229,3 +229,18 @@ def test_ctrl_c_stops_cleanly_with_checkpoint(tmp_path):
     assert "Traceback" not in err and "interrupted at iteration" in err
     state = load_checkpoint(out / "checkpoints" / "last.pt")
     assert state["step"] >= 3
+
+
+def test_fit_until_pauses_and_continues_exactly(tmp_path):
+    """fit(until=k) stops at k with a checkpoint (PAUSED); fitting on continues bit for bit like one fit."""
+    straight = _tiny_trainer(tmp_path / "straight", eval_every=0, sample_every=0)
+    straight.fit()
+    chunked = _tiny_trainer(tmp_path / "chunked", eval_every=0, sample_every=0)
+    first = chunked.fit(until=3)
+    assert first.step == 3 and first.stopped is StopReason.PAUSED
+    assert load_checkpoint(tmp_path / "chunked" / "checkpoints" / "last.pt")["step"] == 3
+    assert chunked.fit(until=3).step == 3                     # nothing left below the mark
+    last = chunked.fit()
+    assert last.step == 8 and last.stopped is StopReason.COMPLETED
+    for name, t in straight.gen_a.state_dict().items():
+        assert torch.equal(t, chunked.gen_a.state_dict()[name]), name

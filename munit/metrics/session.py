@@ -244,26 +244,46 @@ class Evaluator:
     """The trainer's evaluation callback: ``evaluator(trainer) -> (values, meta)``: flat floats and what computed
     them (the trainer passes both to its callbacks). Networks, real statistics and the classifier are built on
     the first call and reused. Style codes are seeded with the run's seed (``trainer.cfg.seed``), so every
-    evaluation of a run uses the same codes and the curves compare like with like. Raises :class:`MetricError`
-    at construction when a backbone file is missing."""
+    evaluation of a run uses the same codes and the curves compare like with like.
+
+    ``repeats`` > 1 evaluates that many times with fresh style draws (seeds ``run seed * 1009 + r``) and returns
+    the mean of each value, plus its standard deviation over the repeats as ``<key>_std``: how much of a number
+    is the luck of the style draw. Raises :class:`MetricError` at construction when a backbone file is
+    missing."""
 
     def __init__(self, metrics: Sequence[str] | str, protocol: Protocol | None = None,
                  cache_dir: str | os.PathLike | None = None, weights: WeightPaths | None = None,
-                 classifier: ClassifierConfig | None = None):
+                 classifier: ClassifierConfig | None = None, repeats: int = 1):
+        if repeats < 1:
+            raise MetricError(f"evaluation repeats must be >= 1, got {repeats}")
         check_available(metrics, weights)
         self.session = Session(metrics, cache_dir, weights, classifier)
         self.protocol = protocol or Protocol()
+        self.repeats = repeats
 
     @property
     def metrics(self) -> list[str]:
         return [s.name for s in self.session.specs]
 
     def __call__(self, trainer) -> tuple[dict[str, float], dict[str, Any]]:
-        protocol = dataclasses.replace(self.protocol, seed=int(trainer.cfg.seed))
+        import numpy as np
+
         data = EvalData(trainer.train_a, trainer.train_b, trainer.val_a, trainer.val_b)
-        result = self.session.run(trainer.gen_a, trainer.gen_b, data, protocol, trainer.device)
-        meta = result.pop("meta")
-        return {k: float(v) for k, v in result.items()}, meta
+        runs, meta = [], {}
+        for r in range(self.repeats):
+            seed = int(trainer.cfg.seed) if self.repeats == 1 else int(trainer.cfg.seed) * 1009 + r
+            result = self.session.run(trainer.gen_a, trainer.gen_b, data,
+                                      dataclasses.replace(self.protocol, seed=seed), trainer.device)
+            meta = meta or result.pop("meta")
+            result.pop("meta", None)
+            runs.append({k: float(v) for k, v in result.items()})
+        if self.repeats == 1:
+            return runs[0], meta
+        values = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
+        values.update({f"{k}_std": float(np.std([r[k] for r in runs], ddof=1)) for k in runs[0]})
+        for m in meta.values():
+            m["repeats"] = self.repeats
+        return values, meta
 
 
 __all__ = ["CACHE_ENV", "DEFAULT_METRICS", "cache_root", "digest", "DiskCache", "Session", "check_available",
