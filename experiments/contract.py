@@ -60,8 +60,10 @@ TAG_RETRY_OF = "munit.retry_of"
 TAG_RESUMED_AT = "munit.resumed_at"
 TAG_BACKBONE = "munit.backbone."     # + metric name: what computed it
 
-# Optuna trial state -> MLflow run status
-RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED", "RUNNING": "RUNNING"}
+# Optuna trial state -> MLflow run status. PRUNED is FINISHED (a green check), not KILLED: the MLflow UI draws
+# KILLED and FAILED with the same red cross, and a pruned trial is a normal outcome (tag optuna.state and the run
+# name say "pruned"); see experiments/mlflow_ui.py
+RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED", "RUNNING": "RUNNING"}
 
 # metric keys besides the trainer's scalars and the evaluation metrics (``<metric>/<a2b|b2a|mean>``)
 OBJECTIVE = "objective"              # the value reported to Optuna; ``objective_<i>`` for multi-objective

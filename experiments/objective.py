@@ -164,7 +164,7 @@ class Objective:
             reason = f"objective {', '.join(bad)} is not a finite number at the end of training"
             self._close(trial, run_id, folder, "FAIL", reason, t0, trainer)
             raise ValueError(reason)
-        self._close(trial, run_id, folder, "COMPLETE", None, t0, trainer)
+        self._close(trial, run_id, folder, "COMPLETE", None, t0, trainer, values=values)
         return values[0] if len(values) == 1 else values
 
     def _train_seeds(self, trial: optuna.Trial, configs: dict[str, Any], folder: RunFolder, run_id: str,
@@ -250,7 +250,7 @@ class Objective:
             reason = reason or f"objective {', '.join(bad)} is not a finite number at the end of training"
             self._close_seeds(trial, run_id, folder, units, "FAIL", reason, t0)
             raise ValueError(reason)
-        self._close_seeds(trial, run_id, folder, units, "COMPLETE", None, t0)
+        self._close_seeds(trial, run_id, folder, units, "COMPLETE", None, t0, values=values)
         return values[0] if len(values) == 1 else values
 
     def _device(self, i: int) -> str:
@@ -263,7 +263,8 @@ class Objective:
         return dev
 
     def _close_seeds(self, trial: optuna.Trial, run_id: str, folder: RunFolder, units: list[dict], state: str,
-                     reason: str | None, t0: float, checkpoint: bool = True) -> None:
+                     reason: str | None, t0: float, checkpoint: bool = True,
+                     values: list[float] | None = None) -> None:
         """Close every seed's run with the trial's outcome, then the trial's own run."""
         client = self.ctx.client
         for u in units:
@@ -277,7 +278,7 @@ class Objective:
                 end_run(client, u["run"], state, reason)
         steps = [u["trainer"].step for u in units if u["trainer"] is not None]
         stand_in = type("Steps", (), {"step": min(steps) if steps else 0})()
-        self._close(trial, run_id, folder, state, reason, t0, stand_in, checkpoint=False)
+        self._close(trial, run_id, folder, state, reason, t0, stand_in, checkpoint=False, values=values)
 
     # ------------------------------------------------------------------ helpers
     def _skip_reason(self, study: optuna.Study, trial: optuna.Trial, blog: Any) -> str | None:
@@ -317,21 +318,26 @@ class Objective:
         self.ctx.client.set_tag(run_id, C.TAG_RESUMED_AT, str(step))
 
     def _close(self, trial: optuna.Trial, run_id: str, folder: RunFolder, state: str, reason: str | None,
-               t0: float, trainer: Trainer | None, checkpoint: bool = True) -> None:
-        """Everything that ends a trial: reason in Optuna and MLflow, final metrics, artifacts, run status."""
+               t0: float, trainer: Trainer | None, checkpoint: bool = True,
+               values: list[float] | None = None) -> None:
+        """Everything that ends a trial: reason in Optuna and MLflow, final metrics, artifacts, the run's name
+        (its outcome: ``trial-017 · content 0.395``, ``trial-008 · pruned@80``), run status."""
+        from .mlflow_ui import trial_label
         client = self.ctx.client
+        step = trainer.step if trainer is not None else 0
+        name = trial_label(C.run_name(trial.number, trial.user_attrs.get(C.ATTR_BLOG)), state,
+                           self.ctx.settings.objective, values, step)
         if reason:
             trial.set_user_attr(C.ATTR_FAIL_REASON, reason)
         try:
             ts = int(time.time() * 1000)
-            step = trainer.step if trainer is not None else 0
             client.log_batch(run_id, metrics=[Metric(C.WALL_S, time.perf_counter() - t0, ts, step),
                                               Metric(C.ITERS_REACHED, float(step), ts, step)])
             log_trial_files(client, run_id, folder, checkpoint=checkpoint)
             if (folder.root / "error.txt").is_file():
                 client.log_artifact(run_id, str(folder.root / "error.txt"))
         finally:
-            end_run(client, run_id, state, reason)
+            end_run(client, run_id, state, reason, name=name)
 
 
 def _has_checkpoints(folder: RunFolder) -> bool:

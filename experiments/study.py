@@ -219,6 +219,11 @@ def setup_study(name: str, root: str | Path, storage_url: str, storage, settings
                                         or default_artifact_location(tracking_uri, name))
         parent_run_id = study_parent_run(client, experiment_id, name, parent_tags(storage_url, settings),
                                          parent_params(settings))
+        from .mlflow_ui import describe_experiment
+        space = settings.search_space
+        describe_experiment(client, experiment_id, name, settings.objective,
+                            [direction(k) for k in settings.objective], space.names,
+                            {k: p.describe() for k, p in space.params.items()})
         for key, value in ((C.ATTR_EXPERIMENT_ID, experiment_id), (C.ATTR_PARENT_RUN_ID, parent_run_id)):
             if study.user_attrs.get(key) != value:
                 study.set_user_attr(key, value)

@@ -232,8 +232,8 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
     from experiments.budget import TrialBudget, counted
     from experiments.console import StudyConsole, header
     from experiments.storage import open_storage
+    from experiments.mlflow_ui import runs_url
     from experiments.study import best_trials, close_parent, direction, resolve_settings, setup_study
-    from experiments.tracking import runs_url
     from experiments.workers import TrialRecovery, default_threads, spawn_workers
     from munit.trainer import resolve_device
 
@@ -339,11 +339,10 @@ def format_summary(r: SweepSummary) -> str:
               f"parent run {r.parent_run_id})",
               f"  Optuna storage       {mask_url(r.storage)}  (study {r.study_name!r})",
               f"  trial folders        {r.trials_dir}/<trial number>/"]
-    if r.tracking_uri.startswith(("http://", "https://")):
-        lines.append(f"open the MLflow UI:    {r.tracking_uri}")
-    else:
-        lines.append(f"open the MLflow UI:    mlflow ui --backend-store-uri {r.tracking_uri} --port 5000   "
-                     "(then http://127.0.0.1:5000)")
+    from experiments.mlflow_ui import runs_url
+    if not r.tracking_uri.startswith(("http://", "https://")):
+        lines.append(f"open the MLflow UI:    mlflow ui --backend-store-uri {r.tracking_uri} --port 5000")
+    lines.append(f"the study's runs:      {runs_url(r.tracking_uri, r.experiment_id)}")
     lines.append(f"Optuna dashboard:      optuna-dashboard {shlex.quote(mask_url(r.storage))}   "
                  "(pip install optuna-dashboard)")
     return "\n".join(lines)
@@ -361,11 +360,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C must not cut the message short
-        again = shlex.join(["python", "experiments/sweep.py", *argv])
-        if not cfg.no_summary:
-            print(f"\nstopped by Ctrl-C; the running trial saved a checkpoint and is queued to resume. "
-                  f"Continue with: {again}", file=sys.stderr)
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C must not cut the message short
+        try:
+            again = shlex.join(["python", "experiments/sweep.py", *argv])
+            if not cfg.no_summary:
+                print(f"\nstopped by Ctrl-C; the running trial saved a checkpoint and is queued to resume. "
+                      f"Continue with: {again}", file=sys.stderr)
+        finally:
+            signal.signal(signal.SIGINT, previous)
         return 130
     if not cfg.no_summary:
         print(format_summary(summary), flush=True)

@@ -39,13 +39,6 @@ def default_artifact_location(tracking_uri: str, experiment_name: str) -> str | 
     return (db.expanduser().resolve().parent / C.ARTIFACTS / experiment_name).as_uri()
 
 
-def runs_url(tracking_uri: str, experiment_id: str, base: str = "http://127.0.0.1:5000") -> str:
-    """The MLflow UI's runs table of an experiment: the tracking server itself, or ``base`` (what ``mlflow ui``
-    serves by default) for a local store."""
-    root = tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) else base
-    return f"{root}/#/experiments/{experiment_id}/runs"
-
-
 def open_client(tracking_uri: str) -> MlflowClient:
     """A client for ``tracking_uri``; a SQLite database (and its folder) is created under a file lock, so two
     workers starting together do not both run MLflow's schema migration."""
@@ -126,13 +119,16 @@ def create_seed_run(client: MlflowClient, experiment_id: str, trial_run_id: str,
 
 
 def end_run(client: MlflowClient, run_id: str, state: str, reason: str | None = None,
-            status: str | None = None) -> None:
-    """Mark a trial run finished: tag ``optuna.state`` (and ``munit.fail_reason``), then the run status that the
-    Optuna state maps to (``status`` overrides it)."""
+            status: str | None = None, name: str | None = None) -> None:
+    """Mark a trial run finished: tag ``optuna.state`` (and ``munit.fail_reason``), its final ``name`` (the
+    outcome, see experiments.mlflow_ui.trial_label), then the run status that the Optuna state maps to
+    (``status`` overrides it)."""
     tags = [RunTag(C.TAG_STATE, state)]
     if reason:
         tags.append(RunTag(C.TAG_FAIL_REASON, reason[:MAX_TAG]))
     client.log_batch(run_id, tags=tags)
+    if name:
+        client.update_run(run_id, name=name)
     client.set_terminated(run_id, status or RUN_STATUS[state])
 
 
@@ -197,6 +193,7 @@ class TrialLogger(Callback):
 
     def on_samples(self, step: int, paths: dict[str, Path]) -> None:
         from PIL import Image
+        self.last_samples = (step, dict(paths))
         for name, path in paths.items():
             with Image.open(path) as img:
                 rgb = img.convert("RGB")
@@ -206,6 +203,23 @@ class TrialLogger(Callback):
     def should_stop(self, step: int) -> bool | str:
         return self.prune_reason or False
 
+    def on_train_end(self, trainer, result) -> None:
+        """The run's final grids once more as ``samples/final_<direction>``, one step each: MLflow's image card
+        opens at step 0 and moves by itself only for a key with a single step, so this one shows at once. A run
+        stopped between sample steps (pruned) gets a grid of the step it stopped at first."""
+        from munit.trainer import StopReason
+        if result.stopped is StopReason.PAUSED or not trainer.cfg.sample_every:
+            return
+        if getattr(self, "last_samples", (None,))[0] != result.step:
+            trainer.save_samples()   # -> on_samples: also samples/<direction> at this step
+        from PIL import Image
+        step, paths = self.last_samples
+        for name, path in paths.items():
+            with Image.open(path) as img:
+                rgb = img.convert("RGB")
+            for run_id in self.sample_runs:
+                self.client.log_image(run_id, rgb, key=C.SAMPLE_KEY.format(direction=f"final_{name}"), step=step)
 
-__all__ = ["default_artifact_location", "runs_url", "open_client", "open_experiment",
+
+__all__ = ["default_artifact_location", "open_client", "open_experiment",
            "study_parent_run", "create_trial_run", "create_seed_run", "end_run", "log_trial_files", "TrialLogger"]

@@ -163,23 +163,103 @@ def test_report_in_browser(study_store, study_report, mlflow_server, driver, tmp
     _screenshot(d, tmp_path / "report.png")
 
 
-def test_mlflow_ui_lists_trial_runs(study_store, mlflow_server, driver, tmp_path):
-    """The experiment's runs page shows the study's parent run; expanded, every trial run."""
-    from selenium.webdriver.common.by import By
+# rows of the runs grid: the Run Name cell's text and the colour of the status icon (Created column)
+GRID_ROWS = r"""
+const out = {};
+for (const c of document.querySelectorAll('.ag-row [col-id="attributes.`Run Name`"]')) {
+  const i = c.closest('.ag-row').getAttribute('row-index');
+  const lines = c.innerText.split('\n').map(l => l.trim()).filter(l => l && !/^#[0-9a-f]{6}$/i.test(l));
+  out[i] = Object.assign(out[i] || {}, {name: lines.length ? lines[lines.length - 1] : ''});
+}
+for (const c of document.querySelectorAll('.ag-row [col-id="runDateAndNestInfo"]')) {
+  const i = c.closest('.ag-row').getAttribute('row-index'), svg = c.querySelector('svg');
+  out[i] = Object.assign(out[i] || {}, {icon: svg ? getComputedStyle(svg).color : null});
+}
+return Object.values(out);"""
+
+
+def _rgb(css: str | None) -> tuple[int, ...] | None:
+    return tuple(int(float(v)) for v in css[css.index("(") + 1:css.index(")")].split(",")[:3]) if css else None
+
+
+def test_mlflow_ui_runs_view_names_outcomes_and_tells_pruned_from_failed(study_store, mlflow_server, driver,
+                                                                       tmp_path):
+    """The URL the sweep prints lands on the study's runs table (classic-ML UI, saved view 'Trials by outcome'):
+    every trial listed without clicking a '+', each name saying its outcome, a pruned trial with the green check of
+    a finished run and a failed one with the red cross."""
+    from experiments.mlflow_ui import runs_url
 
     d = driver
-    d.get(f"{mlflow_server.url}/#/experiments/{study_store.experiment_id}/runs")
-    # the parent run is named like the experiment; its trials are nested under it
-    rows = _wait(d, lambda d: [r for r in d.find_elements(By.CSS_SELECTOR, "[role=row]")
-                               if study_store.main in r.text] or False, "the parent run's row in the runs table")
-    names = [f"trial-{n:03d}" for n in study_store.run_ids]
-    if not all(n in _body(d) for n in names):
-        rows[0].find_element(By.CSS_SELECTOR, "button").click()
-    _wait(d, lambda d: all(n in _body(d) for n in names), f"trial runs {names}")
-    text = _body(d)
-    for k in (1, 2, 3):
-        assert f"-blog{k}" in text
+    d.get(runs_url(mlflow_server.url, study_store.experiment_id))
+    n_trials = len(study_store.run_ids)
+    rows = _wait(d, lambda d: (r := [x for x in d.execute_script(GRID_ROWS) if x.get("name", "").startswith("trial-")])
+                 and len(r) == n_trials and all(x.get("icon") for x in r) and r, f"{n_trials} trial rows")
+    by_name = {r["name"]: _rgb(r["icon"]) for r in rows}
+    pruned = [c for name, c in by_name.items() if " · pruned@" in name]
+    failed = [c for name, c in by_name.items() if " · failed" in name]
+    done = [c for name, c in by_name.items() if " · fcd " in name]     # the fixture's objective: fcd/mean
+    assert len(pruned) == 1 and len(failed) == 1 and len(done) == 3, by_name
+    assert pruned[0] == done[0] and pruned[0][1] > pruned[0][0], "pruned: not the green check of FINISHED"
+    assert failed[0] != pruned[0] and failed[0][0] > failed[0][1], "failed: not the red cross"
+    assert all(f"-blog{k}" in " ".join(by_name) for k in (1, 2, 3))
     _screenshot(d, tmp_path / "mlflow_runs.png")
+
+
+# the part of an element really on screen (its rect clipped by scrolling ancestors), in CSS px, + DPR
+VISIBLE_RECT = r"""
+let r = arguments[0].getBoundingClientRect(), x0 = r.left, y0 = r.top, x1 = r.right, y1 = r.bottom;
+for (let e = arguments[0].parentElement; e; e = e.parentElement) {
+  const s = getComputedStyle(e);
+  if (s.overflowX !== 'visible' || s.overflowY !== 'visible') {
+    const q = e.getBoundingClientRect();
+    x0 = Math.max(x0, q.left); y0 = Math.max(y0, q.top); x1 = Math.min(x1, q.right); y1 = Math.min(y1, q.bottom);
+  }
+}
+return [x0, y0, Math.max(0, Math.min(x1, innerWidth) - x0), Math.max(0, Math.min(y1, innerHeight) - y0),
+        devicePixelRatio];"""
+IMAGE_CARD = "//*[@data-testid='experiment-view-compare-runs-card'][.//*[normalize-space(text())='{key}']]"
+
+
+def test_mlflow_ui_image_panel_shows_the_sample_grid(study_store, mlflow_server, driver, tmp_path):
+    """A trial's Model metrics tab: the samples/final_a2b card (the last grid, logged once) shows the picture
+    without touching the step slider. Why the samples/a2b card stays blank: MLflow's image card opens at step 0
+    and moves by itself only for a key with one step; the grids are logged at later steps."""
+    import numpy as np
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+
+    from experiments.mlflow_ui import run_url
+
+    run_id = study_store.run_ids[study_store.blog[3]]
+    d = driver
+    d.get(run_url(mlflow_server.url, study_store.experiment_id, run_id))
+    # chart cards render once an IntersectionObserver sees them: scroll the section, then the card, into view
+    heads = _wait(d, lambda d: d.find_elements(By.XPATH, "//*[normalize-space(text())='samples']"),
+                  "the samples chart section")
+    d.execute_script("arguments[0].scrollIntoView({block: 'start'})", heads[-1])
+    card = _wait(d, lambda d: d.find_elements(By.XPATH, IMAGE_CARD.format(key="samples/final_a2b")),
+                 "the samples/final_a2b card")[0]
+    d.execute_script("arguments[0].scrollIntoView({block: 'start'})", card)
+
+    def loaded(d):
+        for img in card.find_elements(By.TAG_NAME, "img"):
+            if "get-artifact" in (img.get_attribute("src") or "") and d.execute_script(
+                    "return arguments[0].complete && arguments[0].naturalWidth > 0", img):
+                return img
+        return False
+
+    img = _wait(d, loaded, "the final grid to load")
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", img)
+    x, y, w, h, dpr = d.execute_script(VISIBLE_RECT, img)
+    assert w > 20 and h > 20, f"image hardly visible ({w}x{h} px)"
+    shot = tmp_path / "mlflow_image_panel.png"
+    _screenshot(d, shot)
+    with Image.open(shot) as im:
+        a = np.asarray(im.convert("RGB").crop(tuple(int(round(v * dpr)) for v in (x, y, x + w, y + h))))
+    codes = a.reshape(-1, 3).astype(np.uint32) @ np.array([65536, 256, 1], dtype=np.uint32)
+    _, counts = np.unique(codes, return_counts=True)
+    # the grey "No image logged at this step" box is > 90% one colour; a sample grid has no dominant colour
+    assert counts.max() / codes.size < 0.5 and len(counts) > 100 and a.std() > 10, (len(counts), a.std())
 
 
 def test_mlflow_ui_run_shows_metric_and_image(study_store, mlflow_server, driver, tmp_path):
@@ -210,3 +290,80 @@ def test_mlflow_ui_run_shows_metric_and_image(study_store, mlflow_server, driver
     assert imgs[0]["complete"]
     assert "samples~a2b" in _body(d)
     _screenshot(d, tmp_path / "mlflow_image.png")
+
+
+@pytest.fixture(scope="module")
+def dashboard(study_store, tmp_path_factory):
+    """``optuna-dashboard <journal> --server wsgiref`` on the fixture's Optuna journal (wsgiref: no gunicorn
+    control socket in the home folder; about 3 s to start here)."""
+    exe = Path(sys.executable).with_name("optuna-dashboard")
+    if not exe.exists():
+        pytest.skip("optuna-dashboard is not installed (pip install optuna-dashboard; the test extra has it)")
+    port = _free_port()
+    log = tmp_path_factory.mktemp("dashboard") / "dashboard.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(exe), study_store.storage, "--host", "127.0.0.1", "--port", str(port),
+                                 "--server", "wsgiref"], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"optuna-dashboard exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{base}/api/studies", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"optuna-dashboard did not answer in 90 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=5)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def test_optuna_dashboard_lists_the_trials(study_store, dashboard, driver, tmp_path):
+    """The command the sweep prints serves the study's journal; its trial list shows every trial and state."""
+    import json
+
+    import optuna
+
+    from experiments.storage import open_journal
+
+    trials = optuna.load_study(study_name=study_store.main, storage=open_journal(study_store.storage)).get_trials()
+    with urllib.request.urlopen(f"{dashboard}/api/studies", timeout=10) as r:
+        sid = next(s["study_id"] for s in json.load(r)["study_summaries"] if s["study_name"] == study_store.main)
+    d = driver
+    d.get(f"{dashboard}/dashboard/studies/{sid}/trials")
+    _wait(d, lambda d: f"{len(trials)} Trials" in _body(d), f"the header '{len(trials)} Trials'")
+    collect = """
+        const items = Array.from(document.querySelectorAll('li, [role=button]'))
+            .map(e => e.innerText.split('\\n')[0].trim()).filter(t => /^Trial \\d+$/.test(t));
+        const first = Array.from(document.querySelectorAll('li')).find(e => /^Trial \\d+/.test(e.innerText));
+        let box = first; while (box && !(box.scrollHeight > box.clientHeight + 5 &&
+               ['auto', 'scroll'].includes(getComputedStyle(box).overflowY))) box = box.parentElement;
+        const done = !box || box.scrollTop + box.clientHeight >= box.scrollHeight - 2;
+        if (box) box.scrollTop += box.clientHeight * 0.8;
+        return [items, done];"""
+    want, seen = {f"Trial {t.number}" for t in trials}, set()
+    for _ in range(100):   # the list is virtualised: scroll it to see every item
+        items, done = d.execute_script(collect)
+        seen |= set(items)
+        if want <= seen or done:
+            break
+        time.sleep(0.2)
+    assert want <= seen, f"trials missing from the dashboard's list: {sorted(want - seen)}"
+    d.execute_script("window.scrollTo(0, 0)")
+    text = _body(d)
+    for word in {"COMPLETE": "Complete", "PRUNED": "Pruned", "FAIL": "Fail"}.values():
+        assert word in text, f"state {word} not shown"
+    _screenshot(d, tmp_path / "optuna_dashboard.png")

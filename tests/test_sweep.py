@@ -53,8 +53,13 @@ def test_sweep_tracks_trials_in_mlflow_and_resumes_without_duplicates(tmp_path, 
         assert tags["mlflow.parentRunId"] == parent.info.run_id
         assert trial.user_attrs["mlflow_run_id"] == run.info.run_id          # linked both ways
         assert tags["optuna.state"] == trial.state.name and tags["munit.blog_trial"] == str(number + 1)
-        assert run.info.run_name == f"trial-{number:03d}-blog{number + 1}"
-        assert run.info.status == {"COMPLETE": "FINISHED", "PRUNED": "KILLED"}[trial.state.name]
+        base = f"trial-{number:03d}-blog{number + 1}"   # + the outcome: the runs table reads without a click
+        if trial.state == TrialState.COMPLETE:
+            assert run.info.run_name == f"{base} · content {trial.value:.4g}"
+        else:
+            assert run.info.run_name == f"{base} · pruned@{max(trial.intermediate_values)}"
+        # pruned is a normal outcome: a green FINISHED, told apart from a FAILED one (tag and name say pruned)
+        assert run.info.status == {"COMPLETE": "FINISHED", "PRUNED": "FINISHED"}[trial.state.name]
         assert float(run.data.params["lambda_x"]) == trial.params["lambda_x"]
         assert run.data.params["lr_step"] == str(trial.params["lr_step"]) and run.data.params["iters"] == "8"
         assert tags["munit.backbone.content"]
@@ -69,6 +74,8 @@ def test_sweep_tracks_trials_in_mlflow_and_resumes_without_duplicates(tmp_path, 
         assert [a.path for a in c.list_artifacts(run.info.run_id, "checkpoints")] == ["checkpoints/last.pt"]
         images = [a.path for a in c.list_artifacts(run.info.run_id, "images")]
         assert any("samples~a2b+step+" in p for p in images) and any("samples~b2a" in p for p in images)
+        finals = [p for p in images if "samples~final_a2b+step+" in p and "compressed" not in p]
+        assert len(finals) == 1   # the last grid once more, one step: MLflow's image card shows it at once
 
     # resume: a larger --trials adds the difference; the blog's trials are not enqueued again
     assert sweep.main(tiny_args(root, trials=5) + ["--blog"]) == 0
@@ -120,6 +127,7 @@ def test_failed_and_nan_trials_are_recorded_and_the_study_goes_on(tmp_path, faul
     by_run = {r.data.tags["optuna.trial_number"]: r for r in runs(root, "trial")}
     for n in ("0", "1"):
         assert by_run[n].info.status == "FAILED" and by_run[n].data.tags["optuna.state"] == "FAIL"
+        assert " · failed" in by_run[n].info.run_name
         assert by_run[n].data.tags["munit.fail_reason"] == t[int(n)].user_attrs["fail_reason"]
     assert "error.txt" in {a.path for a in client(root).list_artifacts(by_run["0"].info.run_id)}
     out = capsys.readouterr().out

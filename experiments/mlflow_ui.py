@@ -1,0 +1,116 @@
+"""What the MLflow UI (3.x) shows of a study, set from the client side:
+
+* run names that read without opening anything: ``trial-017 · content 0.395`` (complete: the final objective),
+  ``trial-008 · pruned@80`` (stopped by the pruner at iteration 80), ``trial-009 · failed@40``;
+* the experiment's description (tag ``mlflow.note.content``, a banner on the runs page) and two saved views of the
+  runs table (tags ``mlflow.sharedViewState.<id>``, listed under "Views" and opened by
+  ``?viewStateShareKey=<id>``): "Trials by outcome" (every trial, grouped by its Optuna state) and "Trials by
+  objective" (complete trials, best first), each with the objective, the swept parameters and the state as
+  columns -- the UI's defaults (Created, Dataset, Duration, Source, Models) show none of them;
+* the URLs that land on them, in the classic-ML ("Model training") UI (``workflowType=machine_learning``; MLflow
+  3.17 opens its GenAI home otherwise and ignores ``mlflow.experimentKind``).
+
+Run statuses: MLflow draws FAILED and KILLED with the same red cross, so a pruned trial ends FINISHED (a green
+check, like a complete one) with ``optuna.state`` = PRUNED and ``pruned@<step>`` in its name; see
+docs/tracking.md.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Sequence
+
+from . import contract as C
+from .console import fmt
+
+SEP = " · "
+VIEW_BY_OUTCOME = "munit-trials-by-outcome"
+VIEW_BY_OBJECTIVE = "munit-trials-by-objective"
+TAG_NOTE = "mlflow.note.content"
+TAG_VIEW = "mlflow.sharedViewState."
+TAG_KIND = "mlflow.experimentKind"
+DEFAULT_UI = "http://127.0.0.1:5000"
+
+
+def _short(key: str) -> str:
+    """``content/mean`` -> ``content``; other keys as they are."""
+    return key[:-len("/mean")] if key.endswith("/mean") else key
+
+
+def trial_label(base: str, state: str, objective: Sequence[str], values: Sequence[float] | None,
+                step: int | None) -> str:
+    """The name a trial's run ends with (``base`` is its run name)."""
+    if state == "COMPLETE" and values:
+        return base + SEP + SEP.join(f"{_short(k)} {fmt(v)}" for k, v in zip(objective, values))
+    if state == "PRUNED":
+        return f"{base}{SEP}pruned@{step}" if step is not None else f"{base}{SEP}pruned"
+    if state == "FAIL":
+        return f"{base}{SEP}failed@{step}" if step else f"{base}{SEP}failed"
+    return base
+
+
+def _view_state(objective: Sequence[str], directions: Sequence[str], params: Sequence[str],
+                by_outcome: bool) -> dict[str, Any]:
+    """A runs-page state as MLflow 3.17 saves it (search facets + UI state; column ids ``<type>.`<key>```)."""
+    keys = C.objective_keys(len(objective))
+    cols = [f"tags.`{C.TAG_STATE}`", *[f"metrics.`{k}`" for k in keys], f"metrics.`{C.ITERS_REACHED}`",
+            *[f"params.`{p}`" for p in params], "attributes.`Duration`", f"tags.`{C.TAG_FAIL_REASON}`"]
+    search = f"tags.`{C.TAG_ROLE}` = '{C.ROLE_TRIAL}'"
+    if not by_outcome:   # a ranking: final values only (a pruned trial's objective is an early one)
+        search += f" and tags.`{C.TAG_STATE}` = 'COMPLETE'"
+    state: dict[str, Any] = {
+        "searchFilter": search, "orderByKey": f"metrics.`{keys[0]}`", "orderByAsc": directions[0] == "minimize",
+        "startTime": "ALL", "lifecycleFilter": "Active", "modelVersionFilter": "All Runs", "datasetsFilter": [],
+        "selectedColumns": cols, "columnOrder": ["attributes.`Run Name`", *cols],
+        "columnWidths": {"attributes.`Run Name`": 270}, "groupBy": None, "groupsExpanded": {},
+        "runsHiddenMode": "SHOW_ALL"}
+    if by_outcome:
+        state["groupBy"] = {"aggregateFunction": "min" if directions[0] == "minimize" else "max",
+                            "groupByKeys": [{"mode": "tag", "groupByData": C.TAG_STATE}]}
+    return state
+
+
+def _saved_view(name: str, state: dict[str, Any]) -> str:
+    now = int(time.time() * 1000)
+    value = json.dumps({"name": name, "createdAt": now, "updatedAt": now, "state": json.dumps(state)})
+    if len(value) > 20000:   # MLflow's tag value limit for these
+        raise ValueError(f"saved view {name!r} is {len(value)} characters; MLflow's limit is 20000")
+    return value
+
+
+def describe_experiment(client, experiment_id: str, study_name: str, objective: Sequence[str],
+                        directions: Sequence[str], params: Sequence[str], space: dict[str, str]) -> None:
+    """The experiment's description and saved views (idempotent: every worker may call it)."""
+    goal = ", ".join(f"{'minimise' if d == 'minimize' else 'maximise'} `{k}`" for k, d in zip(objective, directions))
+    rows = "\n".join(f"| `{k}` | {v} |" for k, v in space.items())
+    note = (f"**Optuna study `{study_name}`** over MUNIT's loss weights and schedule; objective: {goal}.\n\n"
+            f"Every trial is a run nested under the study run `{study_name}`; its name says the outcome: "
+            f"`trial-017 · content 0.395` (complete: the final objective), `trial-008 · pruned@80` (stopped by the "
+            f"pruner at iteration 80: a green check, like complete), `trial-009 · failed@40` (a red cross). "
+            f"Views menu: *Trials by outcome*, *Trials by objective*.\n\n| swept | range |\n|---|---|\n{rows}\n")
+    tags = {TAG_NOTE: note, TAG_KIND: "custom_model_development"}
+    for view_id, name, by_outcome in ((VIEW_BY_OUTCOME, "Trials by outcome", True),
+                                      (VIEW_BY_OBJECTIVE, "Trials by objective", False)):
+        tags[f"{TAG_VIEW}{view_id}"] = _saved_view(name, _view_state(objective, directions, params, by_outcome))
+    for k, v in tags.items():
+        client.set_experiment_tag(experiment_id, k, v)
+
+
+def ui_base(tracking_uri: str) -> str:
+    """The UI of a tracking server is the server; a local store's is what ``mlflow ui`` serves by default."""
+    return tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) else DEFAULT_UI
+
+
+def runs_url(tracking_uri: str, experiment_id: str, view: str | None = VIEW_BY_OUTCOME) -> str:
+    """The experiment's runs table in the classic-ML UI, with a saved view applied."""
+    url = f"{ui_base(tracking_uri)}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+    return url + (f"&viewStateShareKey={view}" if view else "")
+
+
+def run_url(tracking_uri: str, experiment_id: str, run_id: str, tab: str = "model-metrics") -> str:
+    return (f"{ui_base(tracking_uri)}/#/experiments/{experiment_id}/runs/{run_id}/{tab}"
+            "?workflowType=machine_learning")
+
+
+__all__ = ["trial_label", "describe_experiment", "runs_url", "run_url", "ui_base", "VIEW_BY_OUTCOME",
+           "VIEW_BY_OBJECTIVE", "SEP"]
