@@ -30,6 +30,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 
 from munit.checkpoint import RunFolder
+from munit.fastpath import apply_levers
 from munit.trainer import NonFiniteLossError, StopReason, Trainer
 
 from . import contract as C
@@ -57,6 +58,7 @@ class TrialContext:
     budget: TrialBudget
     recovery: TrialRecovery
     progress: bool = False
+    fast_path: str = "eager"     # speed levers (munit.fastpath.LEVERS) of this worker's trainers
 
 
 class Objective:
@@ -84,6 +86,7 @@ class Objective:
     def configs(self, params: dict[str, Any]) -> dict[str, Any]:
         """The trial's configs: the study's base configs with each parameter written where the space says."""
         base = self.ctx.settings.configs(self.ctx.device, self.ctx.progress)
+        base["train"] = apply_levers(base["train"], self.ctx.fast_path)
         return self.ctx.space.apply(params, base)
 
     def _folder(self, trial: optuna.Trial) -> tuple[RunFolder, int | None]:
@@ -116,7 +119,8 @@ class Objective:
                 run_params.setdefault(f"lambda_{f.name}", getattr(configs["weights"], f.name))
         run_params.update({"preset": s.preset, "image_size": s.image_size, "iters": s.iters,
                            "batch_size": s.batch_size, "lr": configs["train"].lr, "seed": s.seed, "data": s.data,
-                           "precision": s.precision, "scale": s.scale, "epoch_iters": s.epoch_iters})
+                           "precision": s.precision, "scale": s.scale, "epoch_iters": s.epoch_iters,
+                           "fast_path": ctx.fast_path})
         run_id = create_trial_run(ctx.client, ctx.experiment_id, ctx.parent_run_id, C.run_name(trial.number, blog),
                                   tags, run_params)
         trial.set_user_attr(C.ATTR_RUN_ID, run_id)
