@@ -88,9 +88,18 @@ def bench_setting(preset: str, image_size: int | None, batch: int, iters: int | 
     if cuda:
         res["peak_mem_gib"] = round(torch.cuda.max_memory_allocated(tr.device) / 2**30, 2)
     if tcfg.compile:
-        from torch._inductor.utils import cache_dir
-        res["compile_cache"] = cache_dir()   # Inductor's FX-graph and autotuning caches: a later process reuses them
+        res["compile_cache"] = _inductor_cache_dir()   # FX-graph and autotuning caches: a later process reuses them
     return res
+
+
+def _inductor_cache_dir() -> str | None:
+    if os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
+        return os.environ["TORCHINDUCTOR_CACHE_DIR"]
+    try:   # a private module that moves between torch versions: never let it cost a measurement
+        from torch._inductor.runtime.cache_dir_utils import cache_dir
+        return cache_dir()
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def run_reference(path: str, batch: int, iters: int, size: int, warmup: int = 5) -> dict:

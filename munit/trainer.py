@@ -497,13 +497,17 @@ class StepGraph:
         self.inputs: tuple[torch.Tensor, torch.Tensor] | None = None
         self.losses: torch.Tensor | None = None
         self.side = torch.cuda.Stream(trainer.device)
-        self.groups = [g for opt in (trainer.opt_g, trainer.opt_d) for g in opt.param_groups]
         self.host_lrs = [float(g["lr"]) for g in self.groups]
         self.lrs = [torch.tensor(lr, dtype=torch.float32, device=trainer.device) for lr in self.host_lrs]
 
     @property
     def captured(self) -> bool:
         return self.graph is not None
+
+    @property
+    def groups(self) -> list[dict]:
+        """The optimisers' parameter groups, looked up each time (loading a state replaces them)."""
+        return [g for opt in (self.tr.opt_g, self.tr.opt_d) for g in opt.param_groups]
 
     def step(self, x_a: torch.Tensor, x_b: torch.Tensor) -> torch.Tensor:
         if self.graph is None and self.calls < self.WARMUP:
@@ -534,8 +538,9 @@ class StepGraph:
         # (rather than accumulating into tensors from outside the graph)
         tr.opt_g.zero_grad(set_to_none=True)
         tr.opt_d.zero_grad(set_to_none=True)
-        floats = [g["lr"] for g in self.groups]
-        for g, t in zip(self.groups, self.lrs):
+        groups = self.groups
+        floats = [g["lr"] for g in groups]
+        for g, t in zip(groups, self.lrs):
             g["lr"] = t      # the fused Adam kernels read the learning rate from this tensor at each replay
         graph = torch.cuda.CUDAGraph()
         try:
@@ -546,7 +551,7 @@ class StepGraph:
             raise RuntimeError(f"capturing the training step in a CUDA graph failed ({type(e).__name__}: {e}); "
                                "train without cuda_graph (a speed lever only)") from e
         finally:
-            for g, f in zip(self.groups, floats):
+            for g, f in zip(groups, floats):
                 g["lr"] = f
         self.graph = graph
 
