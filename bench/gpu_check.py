@@ -55,7 +55,7 @@ REFERENCE = ".bench/blog_reference.py"
 SWEEP_STUDY = "gpu-check"
 
 ENV_SCRIPT = r"""
-import importlib, json, os, platform, shutil, subprocess, torch
+import json, os, platform, shutil, subprocess, torch
 d = {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
      "cuda_available": torch.cuda.is_available(), "cpu_count": os.cpu_count()}
 if torch.cuda.is_available():
@@ -68,12 +68,19 @@ if shutil.which("nvidia-smi"):
     r = subprocess.run(["nvidia-smi", f"--query-gpu={q}", "--format=csv,noheader"], capture_output=True, text=True)
     d["nvidia_smi"] = r.stdout.strip() or r.stderr.strip()
 d["packages"] = {}
-for m in ("mlflow", "optuna", "sqlalchemy", "alembic", "torch_fidelity", "torchmetrics", "torchvision", "yaml",
-          "pandas", "mlflow.store.tracking.sqlalchemy_store"):   # the last: the SQLite tracking store of the sweep
+from importlib import metadata, util
+for dist, module in (("mlflow-skinny", "mlflow"), ("optuna", "optuna"), ("sqlalchemy", "sqlalchemy"),
+                     ("alembic", "alembic"), ("torch-fidelity", "torch_fidelity"), ("torchmetrics", "torchmetrics"),
+                     ("torchvision", "torchvision"), ("pyyaml", "yaml"), ("protobuf", "google.protobuf")):
+    try:   # found, not imported (the steps import them): cheap, and a missing one is named here first
+        found = util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        found = False
     try:
-        d["packages"][m] = getattr(importlib.import_module(m), "__version__", "ok")
-    except Exception as e:
-        d["packages"][m] = f"MISSING ({type(e).__name__}: {e})"
+        version = metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        version = "?"
+    d["packages"][module] = version if found else "MISSING"
 print(json.dumps(d))
 """
 
@@ -115,6 +122,11 @@ class Proc:
             status = f"timed out after {timeout:.0f} s"
         self.fh.close()
         return status, time.perf_counter() - self.t0, self.log.read_text(errors="replace")
+
+
+def shown(cmd: list[str]) -> str:
+    """A command as a shell line; the env step's inline script as its name."""
+    return shlex.join("<ENV_SCRIPT>" if a == ENV_SCRIPT else a for a in cmd)
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:
@@ -173,8 +185,8 @@ class Check:
 
     def start(self, name: str, cmd: list[str]) -> Proc:
         step = self.steps[name]
-        step.commands.append(shlex.join(cmd))
-        print(f"[{time.perf_counter() - self.t0:6.1f} s] {name}: {shlex.join(cmd)}", flush=True)
+        step.commands.append(shown(cmd))
+        print(f"[{time.perf_counter() - self.t0:6.1f} s] {name}: {shown(cmd)}", flush=True)
         return Proc(cmd, self.env(), self.tmp, f"{name}-{len(step.commands)}")
 
     def finish(self, name: str, proc: Proc, budget: float) -> str:
@@ -185,7 +197,7 @@ class Check:
         step.records += json_lines(text)
         if step.status in ("not run", "ok"):
             step.status = status
-        self.log_parts.append(f"===== {name}: {shlex.join(proc.cmd)}\n===== {status}, {wall:.1f} s\n{text}\n")
+        self.log_parts.append(f"===== {name}: {shown(proc.cmd)}\n===== {status}, {wall:.1f} s\n{text}\n")
         print(f"[{time.perf_counter() - self.t0:6.1f} s] {name}: {status} ({wall:.1f} s)", flush=True)
         self.write()
         return status
@@ -257,14 +269,15 @@ class Check:
         # settings that need CUDA stay on the command line: the benchmark reports them as skipped
         self.run(name, self.bench_cmd(settings, reference), budget)
 
-    def step_metrics(self) -> None:
+    def metrics_cmd(self) -> list[str]:
         cmd = [self.py, "-m", "munit.bench", "metrics", "--stand-in-weights", "--no-per-metric"]
         if self.dry:
-            # FID's 2048 x 2048 matrix square roots cost ~10 CPU seconds at any size: left out of the dry run
-            self.steps["metrics"].note = "dry run: fid left out"
-            cmd += ["--metrics", "lpips,acc,fcd,content", "--device", "cpu", "--preset", "tiny", "--n-val", "2",
+            # FID's 2048 x 2048 matrix square roots cost ~10 CPU seconds at any size, and the backbones' stand-ins
+            # (Inception, AlexNet: 330 MB written and read back) a few more: left out of the dry run
+            self.steps["metrics"].note = "dry run: fid and lpips left out"
+            cmd += ["--metrics", "acc,fcd,content", "--device", "cpu", "--preset", "tiny", "--n-val", "2",
                     "--n-styles", "2", "--n-real", "8", "--batch-size", "4", "--classifier-epochs", "1"]
-        self.run("metrics", cmd, 150)
+        return cmd
 
     def sweep_cmd(self) -> list[str]:
         root = self.tmp / "sweep"
@@ -272,7 +285,7 @@ class Check:
                "--cache-dir", str(self.tmp / "metric-cache"), "--no-progress", "--sampler-seed", "0"]
         if self.dry:
             # channels_last runs on the CPU: the dry run checks that a worker's levers reach its trainers
-            return cmd + ["--device", "cpu", "--preset", "tiny", "--iters", "4", "--eval-every", "2",
+            return cmd + ["--device", "cpu", "--preset", "tiny", "--iters", "2", "--eval-every", "2",
                           "--batch-size", "2", "--synthetic-train", "8", "--synthetic-val", "4", "--eval-images",
                           "4", "--eval-styles", "2", "--eval-real", "8", "--metrics", "content", "--threads", "1",
                           "--fast-path", "cl"]
@@ -285,18 +298,21 @@ class Check:
         return [self.py, "-m", "pytest", "-q", "-m", "gpu", "tests/test_gpu.py", "-p", "no:cacheprovider",
                 "--junitxml", str(self.tmp / "junit.xml")]
 
-    def step_sweep_and_tests(self) -> None:
-        """Side by side: neither is a timing, and the GPU has room for both."""
+    def side_by_side(self, names: tuple[str, ...]) -> None:
+        """Run these steps at the same time: the sweep and the GPU tests are no timings, and the GPU has room for
+        both; in a dry run the metric step joins them (nothing there is a timing)."""
+        commands = {"metrics": self.metrics_cmd, "sweep": self.sweep_cmd, "gpu-tests": self.tests_cmd}
+        budgets = {"metrics": 150, "sweep": 240, "gpu-tests": 240}
         procs = {}
-        for name, cmd in (("sweep", self.sweep_cmd()), ("gpu-tests", self.tests_cmd())):
+        for name in names:
             if not self.wanted(name):
                 continue
             if self.left() < 10:
                 self.skip(name, "out of time (overall budget)")
                 continue
-            procs[name] = self.start(name, cmd)
+            procs[name] = self.start(name, commands[name]())
         for name, proc in procs.items():
-            self.finish(name, proc, {"sweep": 240, "gpu-tests": 240}[name] - (time.perf_counter() - proc.t0))
+            self.finish(name, proc, budgets[name] - (time.perf_counter() - proc.t0))
         if "sweep" in procs:
             self.steps["sweep"].records.append(sweep_facts(self.tmp / "sweep"))
         if "gpu-tests" in procs:
@@ -316,7 +332,7 @@ class Check:
                 r["compile_cache_warm"] = True
             self.steps["bench-compile"].records += recs
             self.steps["bench-compile"].wall_s += wall
-            self.log_parts.append(f"===== bench-compile (cache warm): {shlex.join(cmd)}\n===== {status}, "
+            self.log_parts.append(f"===== bench-compile (cache warm): {shown(cmd)}\n===== {status}, "
                                   f"{wall:.1f} s\n{text}\n")
             self.write()
 
@@ -332,19 +348,21 @@ class Check:
                 self.skip(name, "no CUDA device here (use --dry-run on a CPU machine)")
             print(render(self), flush=True)
             return 1
-        plan: list[tuple[str, Callable[[], None]]] = [
-            ("bench", lambda: self.step_bench("bench", EAGER, 180)),
-            ("bench-graph", lambda: self.step_bench("bench-graph", GRAPH, 120)),
-            ("metrics", self.step_metrics),
-            ("sweep", self.step_sweep_and_tests),
-            ("bench-compile", self.step_compile),
+        together = ("metrics", "sweep", "gpu-tests") if self.dry else ("sweep", "gpu-tests")
+        plan: list[tuple[tuple[str, ...], Callable[[], None]]] = [
+            (("bench",), lambda: self.step_bench("bench", EAGER, 180)),
+            (("bench-graph",), lambda: self.step_bench("bench-graph", GRAPH, 120)),
+            *([] if self.dry else [(("metrics",), lambda: self.run("metrics", self.metrics_cmd(), 150))]),
+            (together, lambda: self.side_by_side(together)),
+            (("bench-compile",), self.step_compile),
         ]
-        for name, fn in plan:
-            if self.wanted(name) or (name == "sweep" and self.wanted("gpu-tests")):
+        for names, fn in plan:
+            if any(self.wanted(n) for n in names):
                 try:
                     fn()
                 except Exception as e:  # noqa: BLE001 -- the driver's own bug must not lose the other steps
-                    self.steps[name].status = f"failed (driver: {type(e).__name__}: {e})"
+                    for n in names:
+                        self.steps[n].status = f"failed (driver: {type(e).__name__}: {e})"
         self.write()
         print(render(self), flush=True)
         failed = [s.name for s in self.steps.values() if not (s.ok or s.status.startswith("skipped")
