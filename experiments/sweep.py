@@ -271,6 +271,13 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
     recovery = TrialRecovery(cfg.tracking)
     storage = open_storage(cfg.storage_url, heartbeat_interval=cfg.heartbeat, on_stale=recovery)
     settings, options = resolve_settings(cfg.settings, storage, cfg.study_name, device.type == "cuda", cfg.weights)
+    if device.type != "cuda":   # before any trial: every one of them would fail the same way
+        if settings.precision != "fp32":
+            raise ConfigError(f"study {cfg.study_name!r} trains in {settings.precision} (autocast), which needs a "
+                              f"CUDA device; this worker's device is {device}")
+        if cfg.fast_path and LEVERS[cfg.fast_path].cuda_graph:
+            raise ConfigError(f"--fast-path {cfg.fast_path} captures CUDA graphs, which need a CUDA device; on "
+                              f"{device} use eager, cl or cl-compile")
     s = setup_study(cfg.study_name, cfg.root, cfg.storage_url, storage, settings, options, cfg.tracking,
                     cfg.artifact_location, cfg.sampler,
                     None if cfg.sampler_seed is None else cfg.sampler_seed + cfg.worker_index, cfg.pruner, cfg.blog)

@@ -106,3 +106,15 @@ def test_a_sweep_on_a_cuda_machine_starts_one_worker_per_gpu(gpus, tmp_path):
     stored = journal_study(root).user_attrs
     assert stored["settings"]["precision"] == cuda_default().precision
     assert stored["options"]["precision"] == cuda_default().precision   # a CPU worker re-resolves it the same
+
+
+def test_a_cpu_worker_refuses_cuda_only_settings_before_any_trial(tmp_path, capsys):
+    from experiments import sweep
+    from test_sweep_helpers import tiny_args
+
+    root = tmp_path / "mlruns"
+    assert sweep.main(tiny_args(root, fast_path="cl-graph", device="cpu")) == 2
+    assert "--fast-path cl-graph captures CUDA graphs, which need a CUDA device" in capsys.readouterr().err
+    assert sweep.main(tiny_args(root, precision="bf16", device="cpu")) == 2
+    assert "trains in bf16 (autocast), which needs a CUDA device" in capsys.readouterr().err
+    assert not (root / "trials").exists()
