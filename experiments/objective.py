@@ -30,6 +30,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 
 from munit.checkpoint import RunFolder
+from munit.fastpath import apply_levers
 from munit.trainer import NonFiniteLossError, StopReason, Trainer
 
 from . import contract as C
@@ -59,6 +60,7 @@ class TrialContext:
     progress: bool = False
     console: Any = None          # experiments.console.StudyConsole: the study bar shows the running iteration
     seed_workers: int = 1        # seeds of one trial trained side by side (threads)
+    fast_path: str = "eager"     # speed levers (munit.fastpath.LEVERS) of this worker's trainers
 
 
 class Objective:
@@ -90,6 +92,7 @@ class Objective:
     def configs(self, params: dict[str, Any]) -> dict[str, Any]:
         """The trial's configs: the study's base configs with each parameter written where the space says."""
         base = self.ctx.settings.configs(self.ctx.device, self.ctx.progress)
+        base["train"] = apply_levers(base["train"], self.ctx.fast_path)
         return self.ctx.space.apply(params, base)
 
     def _folder(self, trial: optuna.Trial) -> tuple[RunFolder, int | None]:
@@ -122,7 +125,8 @@ class Objective:
                 run_params.setdefault(f"lambda_{f.name}", getattr(configs["weights"], f.name))
         run_params.update({"preset": s.preset, "image_size": s.image_size, "iters": s.iters,
                            "batch_size": s.batch_size, "lr": configs["train"].lr, "seed": s.seed, "data": s.data,
-                           "precision": s.precision, "scale": s.scale, "epoch_iters": s.epoch_iters})
+                           "precision": s.precision, "scale": s.scale, "epoch_iters": s.epoch_iters,
+                           "fast_path": ctx.fast_path})
         if len(s.seed_list) > 1:
             run_params["seeds"] = ",".join(map(str, s.seed_list))
         run_id = create_trial_run(ctx.client, ctx.experiment_id, ctx.parent_run_id, C.run_name(trial.number, blog),

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
 from munit.config import ConfigError, LossWeights, ModelConfig, TrainConfig, from_dict, model_preset
+from munit.fastpath import cuda_default
 
 from .presets import SWEEP_PRESETS, Schedule, epoch_iters
 from .space import SearchSpace, load_space
@@ -182,7 +183,7 @@ def new_settings(req: Mapping[str, Any], cuda: bool) -> StudySettings:
     return StudySettings(
         data=data, domains=domains, max_images=req.get("max_images"), synthetic_train=syn_train,
         synthetic_val=syn_val, preset=preset_name, model=asdict(model), batch_size=batch,
-        lr=float(lr), precision=req.get("precision") or "fp32", seed=req.get("seed") or 0,
+        lr=float(lr), precision=req.get("precision") or default_precision(cuda), seed=req.get("seed") or 0,
         epoch_iters=per_epoch, scale=schedule.scale, iters=iters, eval_every=eval_every,
         sample_every=max(1, iters // p.samples), checkpoint_every=max(1, iters // p.checkpoints),
         log_every=max(1, min(p.log_every, eval_every)), objective=objective,
@@ -190,11 +191,18 @@ def new_settings(req: Mapping[str, Any], cuda: bool) -> StudySettings:
         space=space.to_dict(), seeds=req.get("seeds") or 1, eval_repeats=req.get("eval_repeats") or 1)
 
 
+def default_precision(cuda: bool) -> str:
+    """A new study's precision when --precision is not given: the CUDA default setting's (munit.fastpath), fp32
+    elsewhere."""
+    return cuda_default().precision if cuda else "fp32"
+
+
 def stored_options(req: Mapping[str, Any], settings: StudySettings) -> dict[str, Any]:
-    """What a study stores about the options that created it: those given, plus the preset it resolved to (the
-    default preset depends on the creating worker's device)."""
+    """What a study stores about the options that created it: those given, plus the preset and precision it
+    resolved to (their defaults depend on the creating worker's device)."""
     out = {k: (list(v) if isinstance(v, tuple) else v) for k, v in req.items() if v is not None}
     out["preset"] = settings.preset
+    out["precision"] = settings.precision
     return out
 
 
@@ -212,6 +220,8 @@ def check_same(req: Mapping[str, Any], stored: StudySettings, options: Mapping[s
     """Refuse options that would change an existing study's settings: each given option is resolved together with
     the options the study was created with, and compared with what the study stores."""
     conflicts = []
+    # studies stored before the precision was recorded with their options resolved it on their own device
+    options = {"precision": stored.precision, **options}
     for name, value in req.items():
         if value is None:
             continue
@@ -232,4 +242,5 @@ def _show(v: Any) -> str:
     return " ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
 
 
-__all__ = ["SYNTHETIC", "StudySettings", "parse_objective", "new_settings", "stored_options", "check_same"]
+__all__ = ["SYNTHETIC", "StudySettings", "parse_objective", "new_settings", "default_precision", "stored_options",
+           "check_same"]

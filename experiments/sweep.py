@@ -14,6 +14,7 @@ the summary; the study's setup is in :mod:`experiments.study`, worker processes 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import shlex
 import signal
@@ -31,6 +32,7 @@ from experiments import contract as C  # noqa: E402
 from experiments.presets import SWEEP_PRESETS  # noqa: E402
 from experiments.study import PRUNERS, SAMPLERS  # noqa: E402
 from munit.config import ConfigError  # noqa: E402
+from munit.fastpath import CUDA_DEFAULT, LEVERS, PRECISIONS, cuda_default  # noqa: E402
 
 log = logging.getLogger("experiments.sweep")
 
@@ -107,8 +109,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("batch_size", "batch size", DATA, stored=True, kw=dict(type=int)),
     Option("lr", "Adam learning rate (preset default: paper 1e-4, tiny 1e-3)", DATA, stored=True,
            kw=dict(type=float)),
-    Option("precision", "fp32, bf16 or fp16 (autocast; CUDA)", DATA, stored=True,
-           kw=dict(choices=["fp32", "bf16", "fp16"])),
+    Option("precision", f"fp32, bf16 or fp16 (autocast; CUDA). Default: {cuda_default().precision} on CUDA (the "
+           f"speed setting {CUDA_DEFAULT}, docs/speed.md), fp32 on CPU", DATA, stored=True,
+           kw=dict(choices=list(PRECISIONS))),
     Option("seed", "training seed of every trial (same fixed style codes in every trial's sample grids); "
            "default 0", DATA, stored=True, kw=dict(type=int)),
 
@@ -130,7 +133,13 @@ OPTIONS: tuple[Option, ...] = (
 
     Option("device", "auto, cpu, cuda or cuda:N (one GPU per worker: CUDA_VISIBLE_DEVICES)", WORKER,
            kw=dict(default="auto")),
-    Option("workers", "worker processes to run on this machine", WORKER, kw=dict(type=int, default=1)),
+    Option("workers", "worker processes to run on this machine (default: one per visible GPU when the device is "
+           "auto or cuda on a CUDA machine, else 1). Worker i gets GPU i (CUDA_VISIBLE_DEVICES, within the list "
+           "already set); more workers than GPUs share them round robin; --device cuda:N puts every worker on GPU N",
+           WORKER, kw=dict(type=int)),
+    Option("fast_path", f"speed levers of this worker's training step (munit.fastpath; no effect on what is "
+           f"computed beyond rounding). Default: {cuda_default().levers_name} on CUDA (the speed setting "
+           f"{CUDA_DEFAULT}), eager on CPU", WORKER, kw=dict(choices=list(LEVERS))),
     Option("threads", "torch CPU threads per worker (default on CPU: half the cores per worker, at least 1)",
            WORKER, kw=dict(type=int)),
     Option("heartbeat", "seconds between heartbeats (RDB storages; a trial silent for twice that is failed and "
@@ -161,7 +170,8 @@ class SweepConfig:
     pruner: str | None = None
     blog: bool = False
     device: str = "auto"
-    workers: int = 1
+    workers: int | None = None         # None: default_workers(device)
+    fast_path: str | None = None       # None: the CUDA default's levers on CUDA, eager elsewhere
     threads: int | None = None
     heartbeat: int = 60
     cache_dir: str | None = None
@@ -234,7 +244,7 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
     from experiments.storage import open_storage
     from experiments.mlflow_ui import runs_url
     from experiments.study import best_trials, close_parent, direction, resolve_settings, setup_study
-    from experiments.workers import TrialRecovery, default_threads, spawn_workers
+    from experiments.workers import TrialRecovery, default_threads, default_workers, spawn_workers
     from munit.trainer import resolve_device
 
     t0 = time.perf_counter()
@@ -242,15 +252,24 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
     optuna.logging.set_verbosity(optuna.logging.ERROR)   # one line per trial is printed here instead
     if cfg.trials < 0:
         raise ConfigError(f"--trials must be >= 0, got {cfg.trials}")
+    device = resolve_device(cfg.device)
+    if cfg.workers is None:
+        cfg = dataclasses.replace(cfg, workers=default_workers(device))
     if cfg.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {cfg.workers}")
-    device = resolve_device(cfg.device)
     if cfg.threads or device.type == "cpu":
         torch.set_num_threads(cfg.threads or default_threads(cfg.workers))
     Path(cfg.root).mkdir(parents=True, exist_ok=True)
     recovery = TrialRecovery(cfg.tracking)
     storage = open_storage(cfg.storage_url, heartbeat_interval=cfg.heartbeat, on_stale=recovery)
     settings, options = resolve_settings(cfg.settings, storage, cfg.study_name, device.type == "cuda", cfg.weights)
+    if device.type != "cuda":   # before any trial: every one of them would fail the same way
+        if settings.precision != "fp32":
+            raise ConfigError(f"study {cfg.study_name!r} trains in {settings.precision} (autocast), which needs a "
+                              f"CUDA device; this worker's device is {device}")
+        if cfg.fast_path and LEVERS[cfg.fast_path].cuda_graph:
+            raise ConfigError(f"--fast-path {cfg.fast_path} captures CUDA graphs, which need a CUDA device; on "
+                              f"{device} use eager, cl or cl-compile")
     s = setup_study(cfg.study_name, cfg.root, cfg.storage_url, storage, settings, options, cfg.tracking,
                     cfg.artifact_location, cfg.sampler,
                     None if cfg.sampler_seed is None else cfg.sampler_seed + cfg.worker_index, cfg.pruner, cfg.blog)
@@ -269,7 +288,7 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
         if budget.remaining(s.study) > 0:
             if cfg.workers > 1:
                 console.follow(s.study)
-                code = spawn_workers(cfg.argv, cfg.workers, cfg.threads)
+                code = spawn_workers(cfg.argv, cfg.workers, cfg.threads, device)
                 if code:
                     raise RuntimeError(f"a worker exited with status {code}")
             else:
@@ -306,8 +325,9 @@ def _work(cfg: SweepConfig, s, device, budget, recovery, console) -> None:
     evaluator = Evaluator(list(s.settings.metrics), Protocol(**s.settings.protocol), cache_dir=cfg.cache_dir,
                           weights=cfg.weights, repeats=s.settings.eval_repeats)
     progress = bool(cfg.progress)   # the trainer's own bar; the study bar shows the running trial's iteration
+    fast_path = cfg.fast_path or (cuda_default().levers_name if device.type == "cuda" else "eager")
     ctx = TrialContext(s.settings, s.settings.search_space, evaluator, s.client, s.experiment_id, s.parent_run_id,
-                       cfg.trials_dir, str(device), budget, recovery, progress, console, cfg.seed_workers)
+                       cfg.trials_dir, str(device), budget, recovery, progress, console, cfg.seed_workers, fast_path)
     study_callbacks = [console.on_trial, dead_trials_callback(recovery), budget]
     s.study.optimize(Objective(ctx), catch=(Exception,), gc_after_trial=False, callbacks=study_callbacks)
 

@@ -140,14 +140,54 @@ def default_threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers // 2)
 
 
-def spawn_workers(argv: Sequence[str], workers: int, threads: int | None) -> int:
-    """Run ``workers`` copies of this sweep command (each one worker) and wait for them; their status."""
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use, as ``CUDA_VISIBLE_DEVICES`` entries (indices, or GPU-/MIG- UUIDs): the
+    parent's own list when it has one (a job scheduler's allocation), else 0 .. n-1. Empty without CUDA."""
+    import torch
+
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    given = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if given is None:
+        return [str(i) for i in range(n)]
+    # CUDA ignores the list from its first invalid entry on; torch's count is how many it accepted
+    return [e.strip() for e in given.split(",") if e.strip()][:n]
+
+
+def default_workers(device) -> int:
+    """``--workers`` when not given: one per visible GPU when the sweep trains on CUDA with the device ``auto`` or
+    ``cuda`` (no index), else 1 (CPU, or a GPU pinned with ``cuda:N``)."""
+    if device.type == "cuda" and device.index is None:
+        return max(1, len(visible_gpus()))
+    return 1
+
+
+def worker_gpus(workers: int, device) -> list[str | None]:
+    """Each worker's ``CUDA_VISIBLE_DEVICES``: worker i gets the i-th visible GPU, and with more workers than GPUs
+    they share them round robin (worker i on GPU i mod n; a MUNIT at batch 1 leaves a big GPU room for two).
+    None: the worker inherits this process's environment -- on CPU, and with ``--device cuda:N``, which puts every
+    worker on that GPU as asked."""
+    if device.type != "cuda" or device.index is not None:
+        return [None] * workers
+    gpus = visible_gpus()
+    if not gpus:
+        return [None] * workers
+    if workers > len(gpus):
+        log.warning("%d workers on %d GPU(s): round robin, up to %d workers per GPU", workers, len(gpus),
+                    -(-workers // len(gpus)))
+    return [gpus[i % len(gpus)] for i in range(workers)]
+
+
+def spawn_workers(argv: Sequence[str], workers: int, threads: int | None, device=None) -> int:
+    """Run ``workers`` copies of this sweep command (each one worker) and wait for them; their status. On CUDA
+    (``device``), worker i sees only its GPU (:func:`worker_gpus`) and trains on it as ``cuda:0``."""
     procs = []
     threads = threads or default_threads(workers)
+    gpus = worker_gpus(workers, device) if device is not None else [None] * workers
     for i in range(workers):
         cmd = [sys.executable, "-m", "experiments.sweep", *argv, "--workers", "1", "--worker-index", str(i),
                "--threads", str(threads), "--no-summary"]
-        procs.append(subprocess.Popen(cmd, cwd=os.getcwd()))
+        env = None if gpus[i] is None else {**os.environ, "CUDA_VISIBLE_DEVICES": gpus[i]}
+        procs.append(subprocess.Popen(cmd, cwd=os.getcwd(), env=env))
     interrupted = False
     while True:
         try:
@@ -162,4 +202,4 @@ def spawn_workers(argv: Sequence[str], workers: int, threads: int | None) -> int
 
 
 __all__ = ["worker_id", "TrialRecovery", "resume_source", "dead_trials_callback", "default_threads",
-           "spawn_workers"]
+           "visible_gpus", "default_workers", "worker_gpus", "spawn_workers"]

@@ -12,8 +12,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from .config import (CPU_DEFAULTS, PAPER_DEFAULTS, PRESETS, ConfigError, LossWeights, TrainConfig, default_lr_step,
-                     model_preset)
+from .config import (COMPILE_MODES, CPU_DEFAULTS, PAPER_DEFAULTS, PRESETS, ConfigError, LossWeights, TrainConfig,
+                     default_lr_step, model_preset)
 
 EXAMPLES = """examples:
   python -m munit train --data synthetic --iters 2000 --out runs/demo
@@ -102,7 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     t.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
     t.add_argument("--channels-last", action="store_true")
+    t.add_argument("--cudnn-benchmark", action="store_true", help="cuDNN times its algorithms once per shape (CUDA)")
     t.add_argument("--compile", action="store_true", help="torch.compile each network")
+    t.add_argument("--compile-mode", choices=list(COMPILE_MODES), default="default")
+    t.add_argument("--cuda-graph", action="store_true", help="the whole step as one CUDA graph (CUDA; fp32/bf16); "
+                                                             "speed settings: docs/speed.md")
     t.add_argument("--log-every", type=int, default=10)
     t.add_argument("--sample-every", type=int, default=None, help="default: iters/10")
     t.add_argument("--checkpoint-every", type=int, default=None, help="default: iters/10")
@@ -186,7 +190,9 @@ def cmd_train(args) -> int:
                        lr=given(args.lr, defaults.lr),
                        lr_step=args.lr_step if args.lr_step is not None else default_lr_step(preset, iters),
                        seed=args.seed, device=args.device, precision=args.precision,
-                       channels_last=args.channels_last, compile=args.compile, log_every=args.log_every,
+                       channels_last=args.channels_last, cudnn_benchmark=args.cudnn_benchmark,
+                       compile=args.compile, compile_mode=args.compile_mode, cuda_graph=args.cuda_graph,
+                       log_every=args.log_every,
                        sample_every=every(args.sample_every), checkpoint_every=every(args.checkpoint_every),
                        eval_every=args.eval_every, num_workers=args.num_workers, progress=not args.quiet)
     weights = LossWeights(**{f.name: getattr(args, f"lambda_{f.name}") for f in fields(LossWeights)})

@@ -16,6 +16,12 @@ class ConfigError(ValueError):
     """A configuration that cannot work; the message says which field and why."""
 
 
+# torch.compile modes (TrainConfig.compile_mode); those that capture CUDA graphs themselves cannot be combined with
+# the whole-step graph (TrainConfig.cuda_graph). The named lever settings are in munit.fastpath.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+CUDAGRAPH_COMPILE_MODES = ("reduce-overhead", "max-autotune")
+
+
 def _min_size_for_downsampling(n_down: int) -> int:
     # Every stride-2 conv uses reflect padding 1, which needs an input of at least 2 pixels;
     # the last of n_down such convs therefore needs size / 2**(n_down-1) >= 2.
@@ -116,8 +122,12 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"            # auto | cpu | cuda | cuda:N
     precision: str = "fp32"         # fp32 | bf16 | fp16 (autocast; CUDA only)
+    # speed levers (named combinations: munit.fastpath); none changes what is computed beyond rounding
     channels_last: bool = False
-    compile: bool = False
+    cudnn_benchmark: bool = False   # cuDNN picks the fastest algorithm per shape (CUDA; a no-op elsewhere)
+    compile: bool = False           # torch.compile each network
+    compile_mode: str = "default"   # its mode: default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs
+    cuda_graph: bool = False        # capture the whole step in one CUDA graph (CUDA; fp32 or bf16)
     log_every: int = 10
     sample_every: int = 1000        # 0 disables
     eval_every: int = 0             # 0 disables; the evaluate callback decides what to compute
@@ -137,6 +147,16 @@ class TrainConfig:
             raise ConfigError(f"TrainConfig.lr_step (StepLR step size, iterations) must be >= 1, got {self.lr_step}")
         if self.precision not in ("fp32", "bf16", "fp16"):
             raise ConfigError(f"TrainConfig.precision must be fp32, bf16 or fp16, got {self.precision!r}")
+        if self.compile_mode not in COMPILE_MODES:
+            raise ConfigError(f"TrainConfig.compile_mode must be one of {', '.join(COMPILE_MODES)}, "
+                              f"got {self.compile_mode!r}")
+        if self.cuda_graph and self.precision == "fp16":
+            raise ConfigError("TrainConfig.cuda_graph cannot run fp16: its loss scaler checks for overflow on the "
+                              "host every step; use bf16 (no scaler) or fp32")
+        if self.cuda_graph and self.compile and self.compile_mode in CUDAGRAPH_COMPILE_MODES:
+            raise ConfigError(f"TrainConfig.cuda_graph captures the whole step; compile mode {self.compile_mode!r} "
+                              "captures CUDA graphs itself. Use compile_mode default or max-autotune-no-cudagraphs "
+                              "with cuda_graph, or cuda_graph=False")
         for name in ("log_every", "sample_every", "eval_every", "checkpoint_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"TrainConfig.{name} must be >= 0")
@@ -194,6 +214,6 @@ def from_dict(cls: type, d: dict[str, Any]):
     return cls(**d)
 
 
-__all__ = ["ConfigError", "ModelConfig", "LossWeights", "TrainConfig", "PRESETS", "model_preset", "to_dict",
-           "RunDefaults", "PAPER_DEFAULTS", "CPU_DEFAULTS", "default_lr_step",
-           "from_dict", "field"]
+__all__ = ["ConfigError", "COMPILE_MODES", "CUDAGRAPH_COMPILE_MODES", "ModelConfig", "LossWeights", "TrainConfig",
+           "PRESETS", "model_preset", "to_dict", "from_dict", "field", "RunDefaults", "PAPER_DEFAULTS", "CPU_DEFAULTS",
+           "default_lr_step"]

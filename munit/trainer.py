@@ -24,6 +24,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -132,6 +133,11 @@ class Trainer:
         self.device = resolve_device(train_cfg.device)
         if train_cfg.precision != "fp32" and self.device.type != "cuda":
             raise ConfigError(f"precision {train_cfg.precision} needs a CUDA device; on {self.device} use fp32")
+        if train_cfg.cuda_graph and self.device.type != "cuda":
+            raise ConfigError(f"cuda_graph needs a CUDA device; on {self.device} leave it off")
+        if train_cfg.cudnn_benchmark and self.device.type == "cuda":
+            # process-wide: every conv shape is timed once; the step's shapes never change (full batches only)
+            torch.backends.cudnn.benchmark = True
         self.amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[train_cfg.precision]
         self.memory_format = torch.channels_last if train_cfg.channels_last else torch.contiguous_format
 
@@ -152,16 +158,18 @@ class Trainer:
         self.gen_params = [p for g in (self.gen_a, self.gen_b) for p in g.parameters()]
         self.dis_params = [p for d in (self.dis_a, self.dis_b) for p in d.parameters()]
         fused = self.device.type == "cuda"
-        adam = dict(lr=train_cfg.lr, betas=(train_cfg.beta1, train_cfg.beta2), weight_decay=train_cfg.weight_decay)
-        self.opt_g = torch.optim.Adam(self.gen_params, fused=fused, **adam)
-        self.opt_d = torch.optim.Adam(self.dis_params, fused=fused, **adam)
+        adam = dict(lr=train_cfg.lr, betas=(train_cfg.beta1, train_cfg.beta2), weight_decay=train_cfg.weight_decay,
+                    fused=fused, capturable=train_cfg.cuda_graph)
+        self.opt_g = torch.optim.Adam(self.gen_params, **adam)
+        self.opt_d = torch.optim.Adam(self.dis_params, **adam)
         self.sched_g = torch.optim.lr_scheduler.StepLR(self.opt_g, train_cfg.lr_step, train_cfg.lr_gamma)
         self.sched_d = torch.optim.lr_scheduler.StepLR(self.opt_d, train_cfg.lr_step, train_cfg.lr_gamma)
         self.scaler = torch.amp.GradScaler("cuda", enabled=train_cfg.precision == "fp16")
         self.vgg = VGGPerceptual(vgg_weights).to(self.device) if self.weights.vgg > 0 else None
         if train_cfg.compile:
+            mode = None if train_cfg.compile_mode == "default" else train_cfg.compile_mode
             for m in (*self._gen_parts(), self.dis_a, self.dis_b):
-                m.compile()
+                m.compile(mode=mode)
 
         self.step = 0
         self.styles = fixed_styles(train_cfg.num_fixed_styles, model_cfg.style_dim, train_cfg.seed).to(self.device)
@@ -173,9 +181,12 @@ class Trainer:
         self.last_meta: dict[str, Any] = {}
         self._reset_accumulators()
         self.checkpoint_path = self.run.checkpoint
+        self._graph: StepGraph | None = None
         if resume and self.checkpoint_path.is_file():
             self.load_state(load_checkpoint(self.checkpoint_path, map_location=self.device))
             self.last_checkpoint = self.checkpoint_path
+        if train_cfg.cuda_graph:
+            self._graph = StepGraph(self)
 
     # ------------------------------------------------------------------ helpers
     def _preload(self, ds) -> bool | None:
@@ -193,10 +204,16 @@ class Trainer:
         for g in (self.gen_a, self.gen_b):
             yield from (g.content_encoder, g.style_encoder, g.mlp, g.decoder)
 
-    def _autocast(self):
+    def _autocast(self, cache: bool = True):
         if self.amp_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        # no cast cache under CUDA graph capture: cached casts would outlive the graph's memory pool
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, cache_enabled=cache)
+
+    @property
+    def lr(self) -> float:
+        """The generators' current learning rate (a host float, whatever the optimiser holds)."""
+        return float(self.opt_g.param_groups[0]["lr"])
 
     def _reset_accumulators(self) -> None:
         self._acc = torch.zeros(len(LOSS_NAMES), device=self.device, dtype=torch.float64)
@@ -206,15 +223,24 @@ class Trainer:
 
     # ------------------------------------------------------------------ one iteration
     def train_step(self, x_a: torch.Tensor, x_b: torch.Tensor) -> torch.Tensor:
-        """One D update then one G update. Returns the losses as one device tensor (LOSS_NAMES order)."""
+        """One D update then one G update, then both schedulers. Returns the losses as one device tensor
+        (LOSS_NAMES order). With ``cuda_graph`` the updates run as one CUDA graph (:class:`StepGraph`)."""
+        losses = self._graph.step(x_a, x_b) if self._graph is not None else self._update(x_a, x_b)
+        self.sched_g.step()
+        self.sched_d.step()
+        return losses
+
+    def _update(self, x_a: torch.Tensor, x_b: torch.Tensor, capturing: bool = False) -> torch.Tensor:
+        """The D and G updates of one iteration (no scheduler step): what a CUDA graph captures."""
         w, n = self.weights, x_a.shape[0]
         x_a = x_a.contiguous(memory_format=self.memory_format)
         x_b = x_b.contiguous(memory_format=self.memory_format)
         s_a = torch.randn(n, self.model_cfg.style_dim, device=self.device)
         s_b = torch.randn(n, self.model_cfg.style_dim, device=self.device)
         zero = torch.zeros((), device=self.device)
+        cache = not capturing
 
-        with self._autocast():
+        with self._autocast(cache):
             c_a, s_a_prime = self.gen_a.encode(x_a)
             c_b, s_b_prime = self.gen_b.encode(x_b)
             # one decode per generator: [own content with own style ; other content with random style]
@@ -231,7 +257,7 @@ class Trainer:
         self.scaler.step(self.opt_d)
 
         # ---- G update, reusing the graph above; D now updated
-        with self._autocast():
+        with self._autocast(cache):
             c_b_recon, s_a_recon = self.gen_a.encode(x_ba)
             c_a_recon, s_b_recon = self.gen_b.encode(x_ab)
             loss_adv = lsgan_g_loss(self.dis_a(x_ba)) + lsgan_g_loss(self.dis_b(x_ab))
@@ -256,8 +282,6 @@ class Trainer:
         self.scaler.scale(loss_g).backward(inputs=self.gen_params)
         self.scaler.step(self.opt_g)
         self.scaler.update()
-        self.sched_g.step()
-        self.sched_d.step()
         return torch.stack([loss_d, loss_g, loss_adv, loss_x, loss_s, loss_c, loss_cyc, loss_vgg]).detach().float()
 
     # ------------------------------------------------------------------ loop
@@ -356,7 +380,7 @@ class Trainer:
         means = (self._acc / max(self._acc_n, 1)).tolist()
         scalars = {f"loss/{k}": v for k, v in zip(LOSS_NAMES, means)
                    if k not in OPTIONAL_LOSSES or getattr(self.weights, k) > 0}
-        scalars["lr"] = self.opt_g.param_groups[0]["lr"]
+        scalars["lr"] = self.lr
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         scalars["it_per_s"] = n_steps / dt if dt > 0 else 0.0
@@ -425,6 +449,9 @@ class Trainer:
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
+        if self._graph is not None and self._graph.captured:
+            raise RuntimeError("cannot load a state into a trainer whose step is already a captured CUDA graph (the "
+                               "graph holds the current tensors); build a new Trainer with resume=True instead")
         saved_model = state["config"]["model"]
         if saved_model != to_dict(self.model_cfg):
             diff = {k: (v, getattr(self.model_cfg, k)) for k, v in saved_model.items()
@@ -453,6 +480,97 @@ class Trainer:
         self.run.config.write_text(json.dumps(cfg, indent=2))
 
 
+class StepGraph:
+    """A trainer's D and G updates (forward, backward, both fused Adam steps) as one CUDA graph, replayed every
+    iteration: one launch instead of thousands, and no Python between the kernels.
+
+    Every call is exactly one training iteration, as without the graph. The first :attr:`WARMUP` calls run the
+    update eagerly on a side stream (cuDNN times its algorithms, compiled networks build their kernels, Adam creates
+    its state); the next call copies its batch into the graph's input tensors, captures the update (capturing
+    records the kernels, it does not run them) and replays it once; later calls copy the batch and replay.
+
+    What makes the step capturable: static shapes (the data streams drop each epoch's partial last batch), no host
+    synchronisation inside it (losses and NaN checks stay on the device; fp16's loss scaler syncs, so TrainConfig
+    refuses fp16 with cuda_graph), Adam with ``capturable=True`` (its step counts live on the device), and learning
+    rates the graph reads from device tensors: the schedulers keep stepping the optimisers' float learning rates,
+    and a change is copied into those tensors before the next replay (at StepLR boundaries only).
+    """
+
+    WARMUP = 3
+
+    def __init__(self, trainer: "Trainer"):
+        self.tr = trainer
+        self.calls = 0
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.inputs: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.losses: torch.Tensor | None = None
+        self.side = torch.cuda.Stream(trainer.device)
+        self.host_lrs = [float(g["lr"]) for g in self.groups]
+        self.lrs = [torch.tensor(lr, dtype=torch.float32, device=trainer.device) for lr in self.host_lrs]
+
+    @property
+    def captured(self) -> bool:
+        return self.graph is not None
+
+    @property
+    def groups(self) -> list[dict]:
+        """The optimisers' parameter groups, looked up each time (loading a state replaces them)."""
+        return [g for opt in (self.tr.opt_g, self.tr.opt_d) for g in opt.param_groups]
+
+    def step(self, x_a: torch.Tensor, x_b: torch.Tensor) -> torch.Tensor:
+        if self.graph is None and self.calls < self.WARMUP:
+            self.calls += 1
+            current = torch.cuda.current_stream(self.tr.device)
+            self.side.wait_stream(current)
+            with torch.cuda.stream(self.side), warnings.catch_warnings():
+                # Adam warns that capturable=True is slower when not captured: true for these warm-up steps only
+                warnings.filterwarnings("ignore", message=".*capturable=True.*")
+                losses = self.tr._update(x_a, x_b)
+            current.wait_stream(self.side)
+            return losses
+        if self.graph is None:
+            self._capture(x_a, x_b)
+        else:
+            assert self.inputs is not None
+            self.inputs[0].copy_(x_a)
+            self.inputs[1].copy_(x_b)
+        self._refresh_lrs()
+        self.graph.replay()
+        assert self.losses is not None
+        return self.losses.clone()   # the graph overwrites its output tensor at the next replay
+
+    def _capture(self, x_a: torch.Tensor, x_b: torch.Tensor) -> None:
+        tr = self.tr
+        self.inputs = tuple(torch.empty_like(x, memory_format=tr.memory_format).copy_(x) for x in (x_a, x_b))
+        # gradients set to None, so that the captured backward allocates them in the graph's pool and writes them
+        # (rather than accumulating into tensors from outside the graph)
+        tr.opt_g.zero_grad(set_to_none=True)
+        tr.opt_d.zero_grad(set_to_none=True)
+        groups = self.groups
+        floats = [g["lr"] for g in groups]
+        for g, t in zip(groups, self.lrs):
+            g["lr"] = t      # the fused Adam kernels read the learning rate from this tensor at each replay
+        graph = torch.cuda.CUDAGraph()
+        try:
+            # thread_local: a data-loader thread pinning memory meanwhile does not invalidate the capture
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+                self.losses = tr._update(*self.inputs, capturing=True)
+        except Exception as e:
+            raise RuntimeError(f"capturing the training step in a CUDA graph failed ({type(e).__name__}: {e}); "
+                               "train without cuda_graph (a speed lever only)") from e
+        finally:
+            for g, f in zip(groups, floats):
+                g["lr"] = f
+        self.graph = graph
+
+    def _refresh_lrs(self) -> None:
+        for i, g in enumerate(self.groups):
+            lr = float(g["lr"])
+            if lr != self.host_lrs[i]:
+                self.lrs[i].fill_(lr)
+                self.host_lrs[i] = lr
+
+
 def _plain(d: dict[str, Any]) -> dict[str, Any]:
     """Tuples -> lists so the config round-trips through JSON and weights_only loading identically."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
@@ -471,5 +589,5 @@ def load_generators(path: str | os.PathLike, device: str | torch.device = "cpu"
     return gen_a, gen_b, mcfg, meta
 
 
-__all__ = ["Trainer", "TrainResult", "StopReason", "Callback", "NonFiniteLossError", "LOSSES", "LOSS_NAMES", "OPTIONAL_LOSSES",
-           "Evaluator", "Evaluation", "load_generators", "resolve_device"]
+__all__ = ["Trainer", "StepGraph", "TrainResult", "StopReason", "Callback", "NonFiniteLossError", "LOSSES",
+           "LOSS_NAMES", "OPTIONAL_LOSSES", "Evaluator", "Evaluation", "load_generators", "resolve_device"]
