@@ -565,8 +565,8 @@ class _Candidates(NamedTuple):
     inside the shapes), to be ranked with the boundary band."""
 
     cost: torch.Tensor  # [N, K] float64: weighted SSE over inner + outer pixels, constraints included (inf: none)
-    band: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]  # pixels [N, T] -> background, shape
-    #                                                                   there: [N, T, K or 1, 3], [N, T, K, 3]
+    band_sse: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (pixels [N, T], their
+    #   colours [N, T, 3], weights [N, T]) -> [N, K] weighted SSE there, each pixel the best background/shape mix
     dense: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]  # pick [N] -> background, shape [N, 3, P]
 
 
@@ -615,16 +615,20 @@ def _fit_b(y: torch.Tensor, wi: torch.Tensor, we: torch.Tensor, size: int) -> _C
     cg = torch.where(n[:, None] > 0, (t0 - dg * s1.gather(1, g)[:, None]) / nn[:, None], torch.full_like(dg, 0.5))
     c2, dd = (cg.float() + mu).transpose(1, 2), dg.float().transpose(1, 2)  # [N, K, 3]: best c2 given d, d
 
-    def band(pix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def band_sse(pix: torch.Tensor, yb: torch.Tensor, wt: torch.Tensor) -> torch.Tensor:
         bg = background.gather(2, pix[:, None].expand(-1, 3, -1)).transpose(1, 2)[:, :, None]  # [N, T, 1, 3]
         pat = bank[g[:, None, :], pix[:, :, None]]                                           # [N, T, K]
-        return bg, c2[:, None] + dd[:, None] * pat[..., None]
+        diff = c2[:, None] + dd[:, None] * pat[..., None] - bg
+        r = yb[:, :, None] - bg
+        cov = ((r * diff).sum(-1) / (diff * diff).sum(-1).clamp_min(1e-12)).clamp(0.0, 1.0)
+        r = r - cov[..., None] * diff
+        return (wt[..., None] * (r * r).sum(-1)).sum(1)
 
     def dense(pick: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         rows = torch.arange(n_img, device=y.device)
         return background, c2[rows, pick][..., None] + dd[rows, pick][..., None] * bank[g[rows, pick]][:, None]
 
-    return _Candidates(cost + sse_out[:, None], band, dense)
+    return _Candidates(cost + sse_out[:, None], band_sse, dense)
 
 
 def _fit_a(y: torch.Tensor, m: torch.Tensor, wi: torch.Tensor, we: torch.Tensor, size: int) -> _Candidates:
@@ -652,15 +656,15 @@ def _fit_a(y: torch.Tensor, m: torch.Tensor, wi: torch.Tensor, we: torch.Tensor,
     n_off = sh.shape[1]
     sw = sh * we[:, None, :]                                       # [N, O, P]
     k0 = (we @ phiphi).view(n_img, 1, k, k).double()
-    # float64: these sums differ between candidates by less than float32 keeps of them
-    sw, sh64, phiphi64 = sw.double(), sh.double(), phiphi.double()
-    k1 = (sw.reshape(-1, p) @ phiphi64).view(n_img, n_off, k, k)
-    k2 = ((sw * sh64).reshape(-1, p) @ phiphi64).view(n_img, n_off, k, k)
-    yphi = (y[:, :, None, :] * phi).reshape(n_img, 3 * k, p).double()  # [N, 3K, P]
-    b0 = (yphi @ we[..., None].double()).view(n_img, 1, 3, k)
-    b1 = (sw @ yphi.transpose(1, 2)).view(n_img, n_off, 3, k)
+    # (float32 moments blur near-ties between shadows by ~1e-7; every shadow is re-ranked with the band, where
+    # they differ)
+    k1 = (sw.reshape(-1, p) @ phiphi).view(n_img, n_off, k, k).double()
+    k2 = ((sw * sh).reshape(-1, p) @ phiphi).view(n_img, n_off, k, k).double()
+    yphi = (y[:, :, None, :] * phi).reshape(n_img, 3 * k, p)      # [N, 3K, P]
+    b0 = (yphi @ we[..., None]).view(n_img, 1, 3, k).double()
+    b1 = (sw @ yphi.transpose(1, 2)).view(n_img, n_off, 3, k).double()
     a = ((we @ phi.T) / we.sum(1, keepdim=True).clamp_min(1e-12)).double()  # [N, K]: mean of unshadowed field
-    y2_out = (we[:, None, :] * y * y).double().sum((1, 2))
+    y2_out = (we[:, None, :] * y * y).sum((1, 2)).double()
     n_al = len(SHADOW_ALPHAS)
     alphas = torch.tensor(SHADOW_ALPHAS, dtype=torch.float64, device=dev).view(-1, 1, 1, 1, 1)
     h = k0[None] - 2 * alphas * k1[None] + alphas ** 2 * k2[None]            # [A, N, O, K, K]
@@ -688,14 +692,32 @@ def _fit_a(y: torch.Tensor, m: torch.Tensor, wi: torch.Tensor, we: torch.Tensor,
     th_o = (th_o + ha[..., None] * lam[:, :, None, :]).float()               # [N, K, K_phi, 3]
     alpha = alphas.view(-1).float()[ia]                                      # [N, K]
 
-    def band(pix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def band_sse(pix: torch.Tensor, yb: torch.Tensor, wt: torch.Tensor) -> torch.Tensor:
+        # every inner product of y, the unshadowed field f and the shape s, for all candidates at once, as
+        # (per-pixel products of basis values) @ (per-candidate products of coefficients); the shadow factor
+        # then scales them: no [N, T, candidates, 3] tensor is formed
         n_c, t = th_o.shape[1], pix.shape[1]
-        field = (phi.T[pix] @ th_o.permute(0, 2, 1, 3).reshape(n_img, k, -1)).view(n_img, t, n_c, 3)
-        s_band = sh.gather(2, pix[:, None].expand(-1, n_off, -1))                   # [N, O, T]
-        shade = 1.0 - alpha[:, None] * s_band[rows, io].transpose(1, 2)              # [N, T, K]
-        bas = torch.cat([torch.ones_like(pix, dtype=y.dtype)[..., None], xy.T[pix] - centre[:, None]], -1)
-        shape = (bas @ th_i.permute(0, 2, 1, 3).reshape(n_img, 3, -1)).view(n_img, t, n_c, 3)
-        return field * shade[..., None], shape
+        ph = phi.T[pix]                                                              # [N, T, K_phi]
+        bs = torch.cat([torch.ones_like(pix, dtype=y.dtype)[..., None], xy.T[pix] - centre[:, None]], -1)  # [N,T,3]
+
+        def outer(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+            return (u[..., :, None] * v[..., None, :]).flatten(-2)
+
+        def coef(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:              # [N, C, a, 3] x [N, C, b, 3]
+            return torch.einsum("njac,njbc->nabj", u, v).flatten(1, 2)              # -> [N, a*b, C]
+
+        yf = outer(ph, yb) @ th_o.flatten(2).transpose(1, 2)                         # <y, f>  [N, T, C]
+        ys = outer(bs, yb) @ th_i.flatten(2).transpose(1, 2)                         # <y, s>
+        ff = outer(ph, ph) @ coef(th_o, th_o)                                        # <f, f>
+        fs = outer(ph, bs) @ coef(th_o, th_i)                                        # <f, s>
+        ss = outer(bs, bs) @ coef(th_i, th_i)                                        # <s, s>
+        shade = 1.0 - alpha[:, None] * sh.gather(2, pix[:, None].expand(-1, n_off, -1))[rows, io].transpose(1, 2)
+        yf, fs, ff = shade * yf, shade * fs, shade * shade * ff                      # background = shade * f
+        rd = ys - yf - fs + ff                                                       # <y - bg, s - bg>
+        dd = (ss - 2 * fs + ff).clamp_min(1e-12)                                     # |s - bg|^2
+        rr = (yb * yb).sum(-1, keepdim=True) - 2 * yf + ff                           # |y - bg|^2
+        cov = (rd / dd).clamp(0.0, 1.0)
+        return (wt[..., None] * (rr - 2 * cov * rd + cov * cov * dd).clamp_min(0)).sum(1)
 
     def dense(pick: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         r = rows[:, 0]
@@ -703,7 +725,7 @@ def _fit_a(y: torch.Tensor, m: torch.Tensor, wi: torch.Tensor, we: torch.Tensor,
         return ((th_o[r, pick].transpose(1, 2) @ phi) * shade[:, None],
                 th_i[r, pick].transpose(1, 2) @ basis)
 
-    return _Candidates(cost, band, dense)
+    return _Candidates(cost, band_sse, dense)
 
 
 class StyleFit(NamedTuple):
@@ -733,14 +755,9 @@ def _fit_chunk(x: torch.Tensor, m: torch.Tensor, domain: str) -> StyleFit:
     band = ~(inner | outer)
     t = max(1, int(band.sum(1).max()))
     pix = torch.sort(band.to(torch.uint8), dim=1, descending=True, stable=True).indices[:, :t]  # [N, T]
-    bg, shape = cands.band(pix)                                    # [N, T, K or 1, 3], [N, T, K, 3]
-    diff = shape - bg
-    r = y.gather(2, pix[:, None].expand(-1, 3, -1)).transpose(1, 2)[:, :, None] - bg
-    cov = ((r * diff).sum(-1) / (diff * diff).sum(-1).clamp_min(1e-12)).clamp(0.0, 1.0)
-    r = r - cov[..., None] * diff
+    yb = y.gather(2, pix[:, None].expand(-1, 3, -1)).transpose(1, 2)             # [N, T, 3]
     wt = torch.where(mf.gather(1, pix), w1[:, None], w0[:, None]) * band.gather(1, pix)  # [N, T]
-    sse = cands.cost + (wt[..., None] * (r * r).sum(-1)).sum(1).double()
-    pick = sse.argmin(1)
+    pick = (cands.cost + cands.band_sse(pix, yb, wt).double()).argmin(1)
     # the chosen rendering, dense: reconstruction, per-pixel coverage, error
     background, shape = cands.dense(pick)                          # [N, 3, P]
     diff = shape - background

@@ -128,7 +128,7 @@ def test_content_mask_recovers_content_from_any_image():
         agree = (content_mask(to_model_range(ds.images), ds.name) == ds.masks).float()
         assert agree.mean() > 0.98 and agree.flatten(1).mean(1).min() > 0.95
     # uint8 input is accepted too
-    assert torch.equal(content_mask(a.images, "A"), content_mask(to_model_range(a.images), "A"))
+    assert torch.equal(content_mask(a.images[:32], "A"), content_mask(to_model_range(a.images[:32]), "A"))
 
 
 def test_content_error_oracle_and_identity():
