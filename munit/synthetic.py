@@ -1,61 +1,75 @@
 """An embedded, deterministic two-domain dataset (no download, exact ground truth) and its paired objectives.
 
-Version 2 (:data:`VERSION`). Every image is the product of two independent factors:
+Version 2 (:data:`VERSION`; logged with runs and part of metric cache keys: v1 images differ). Every image is
+the product of two independent factors:
 
-* **content** -- 1 to 3 shapes (circle, square, triangle) forming a binary mask. Image ``i`` of A and image
-  ``i`` of B share it, so every translation has a paired ground truth (up to style).
-* **style** -- the appearance of one domain, drawn per image and per domain.
+* **content** -- 1 to 3 shapes (circle, square, triangle) forming a binary mask (``coverage > 1/2`` of a 4x4
+  supersampled drawing). Image ``i`` of A and image ``i`` of B share it: every translation has a paired ground
+  truth, up to the target's style.
+* **style** -- the appearance of one domain, drawn per image and per domain. ``render(..., style=k)`` draws
+  further independent styles of the same content.
 
 The domains
 -----------
-Both domains draw a background of one colour modulated by a faint low-frequency colour texture (a random field
-in the span of the 2-D cosines :math:`\\cos(\\pi u x)\\cos(\\pi v y)`, ``u + v <= 2``: smooth blotches and
-gradients, amplitude 0.015-0.05). The *shapes* are what differ:
+Both draw a background of one colour plus a faint low-frequency colour texture (a random field in the span of
+the 2-D cosines ``cos(pi u x) cos(pi v y)``, ``u + v <= 2``: smooth blotches and gradients, at most +-0.015 to
+0.05 per channel). What differs is how the *shapes* are rendered:
 
-* **A -- flat shading with a drop shadow.** The shapes are one solid colour with a gentle linear shading ramp
-  (random direction, at most +-0.08), and cast a soft shadow on the background: the hard mask shifted by one of
-  8 diagonal offsets (1 or 2 px at 32 px, scaled with the size), blurred by a small Gaussian, darkening the
-  background by a factor ``1 - alpha * shadow``, ``alpha`` in {0.3, 0.4, 0.5}.
-* **B -- two-colour patterns, no shadow.** The shapes are filled with stripes (12 angles, 4 periods, 8 phases) or
-  a square lattice of dots (6 angles, 3 periods, 2 dot sizes, 9 phases) in two colours.
+* **A -- flat shading and a drop shadow.** One solid colour with a gentle linear shading ramp (random direction,
+  at most +-0.08 over the shapes); the shapes cast a soft shadow -- the mask shifted by one of 8 diagonal offsets
+  (1 or 2 px at 32 px, scaled with the size) and blurred -- that darkens the background by ``1 - alpha *
+  shadow``, ``alpha`` in {0.3, 0.4, 0.5}.
+* **B -- two-colour patterns, no shadow.** Stripes (12 angles, 4 periods of 12-27% of the image, 8 phases) or a
+  square lattice of dots (6 angles, 3 periods, 2 dot sizes, 9 phases) in two colours.
 
-Every colour (background, A's shape colour, B's two pattern colours) is drawn from the *same* distribution,
-uniform in [0.1, 0.9]^3, subject to contrast rules that are symmetric under colour inversion: A's shape colour
-is >= 0.52 (RGB distance) from the background's mean; B's two pattern colours are >= 0.52 apart; and every shape
-colour stays >= 0.35 from the background (A: from the whole range of shadowed backgrounds; B: the background
-from the whole segment between the two pattern colours) so the shapes stay segmentable. Hence both domains have
-dark-on-light and light-on-dark images, the same expected per-pixel colour distribution (a pixel inside a B
-shape has the same marginal as a pixel inside an A shape), and about the same luma spread, and *no global
-statistic separates them*: a logistic regression on mean luma, luma std, channel means or a 3x4-bin colour
-histogram stays near chance (``tests/test_synthetic.py``), while a local one (gradient energy inside the shapes)
-separates them perfectly. A translator has to learn to replace flat shading + shadow with a pattern, or back.
+Within-domain variation: every colour, the texture, A's shadow offset and strength and ramp, B's pattern kind,
+angle, period, dot size and phase.
+
+Why no global statistic separates them: every colour -- background, A's shape colour, each of B's two pattern
+colours -- is drawn from the *same* distribution (uniform in [0.1, 0.9]^3) under contrast rules that do not
+prefer a polarity: A's shape colour is >= 0.52 (RGB distance) from the background's mean; B's two pattern
+colours are >= 0.52 apart; every shape colour is >= 0.35 from the background (A: from all its shadowed
+versions; B: the background from the whole segment between the pattern colours, so that the shapes are
+segmentable). So each domain has ~40-60% dark-on-light and light-on-dark images, a pixel inside a shape has about
+the same colour distribution in both domains (a B pixel shows one pattern colour, itself drawn like A's colour),
+and the luma spread matches (B's pattern contrast stands in for A's shape-background contrast on average).
+Measured (bench/synthetic_bench.py, asserted <= 0.6 in tests/test_synthetic.py): logistic regression on mean
+luma, luma std, channel means or a 3x4-bin colour histogram reaches 0.49-0.56 held-out accuracy; on
+inside-shape texture, 0.998. A translator must turn flat shading + shadow into a pattern, or back.
 
 Objectives
 ----------
-:func:`content_mask` recovers the shape mask of an image of a known domain: a coarse mask (pixels far from the
-border's median background colour; in A, far from its shadowed versions too) refined twice by fitting the domain
-(:func:`style_fit`) and assigning each pixel to the side of the fitted background/shape segment it is nearest.
-:func:`content_error` is 1 - IoU with the paired mask: geometry only (a negated input keeps its geometry).
+:func:`fit_error` -- the objective to rank translators with: the paired error with the style marginalised. Fit
+the target renderer, style free, to an output *given its input's content mask* and report the RMS residual in
+[0, 1] pixel units (shapes and background weighted equally). The renderer is linear in its colours given a few
+geometry parameters, so the fit is a small grid search times closed-form least squares, batched in torch:
 
-:func:`fit_error` is the paired error with the style marginalised, the objective to rank translators with: fit
-the target renderer's style to an output *given the input's content mask* and report the RMS residual. The
-renderer is linear in its colours given a few geometry parameters, so the fit is a small grid search times
-closed-form least squares, batched in torch:
+* background (both): the low-frequency field, 6 coefficients per channel, fitted outside the mask's 3x3
+  dilation -- low frequency only, so it cannot absorb shapes, patterns or edges;
+* A: shapes = colour + linear ramp per channel, fitted inside the mask's 3x3 erosion; background field times
+  ``1 - alpha * shadow`` for each of the renderer's 24 (alpha, offset) -- alpha >= 0.3, so a shadow is always
+  demanded and can only darken -- with ``|shape mean - background mean| >= 0.5``;
+* B: shapes = ``c2 + (c1 - c2) * P`` for each of the renderer's 708 patterns ``P`` (their sufficient statistics
+  are three matrix products), with ``|c1 - c2| >= 0.5`` and only patterns that vary inside the shapes (variance
+  of ``P`` there >= 0.12), so a flat or weakly textured region cannot pass as a pattern;
+* the boundary band between erosion and dilation (every antialiased pixel) is not fitted: each band pixel must
+  be a mix of the fitted background and shape there (the best mix in [0, 1] is taken), and the candidates (all
+  shadows of A, B's 8 best patterns) are ranked with it.
 
-* B: background = low-frequency field (6 basis functions per channel, fitted outside the shapes); shapes =
-  ``c2 + (c1 - c2) * P`` for every pattern ``P`` of the renderer's bank (708 patterns: one matrix product for all
-  of them), constrained by ``|c1 - c2| >= 0.5`` and to patterns that show both colours inside the shapes;
-* A: shapes = colour + linear ramp per channel; background = low-frequency field times ``1 - alpha * shadow`` for
-  every shadow offset and strength of the renderer (24 combinations), constrained by a shape/background contrast
-  ``>= 0.5``.
+The contrast constraints are exact: the channels share one design, so the constrained optimum is the radial
+projection of the unconstrained one and costs its Schur complement times the squared shortfall. A rendering
+of the content in *any* target style scores ~0.001 (uint8 rounding; max <= 0.003 at 24-256 px; unreliable below 24
+px where shapes are mostly band). Trivial generators cannot produce the target's shape appearance at the input's
+geometry and score 0.05-0.31 on average, every single output >= 0.025: identity and negation keep the source's
+rendering (flat where B needs a pattern, patterned where A needs flat shading, no shadow), a constant or blurred
+input lacks the pattern contrast / shadow / sharp edges, noise fits nothing, and a real target image of other
+content puts shapes where the mask says background.
 
-The contrast constraints are exact (the channels share one design, so the constrained optimum is the radial
-projection of the unconstrained one). Pixels on the mask's boundary band (3x3 dilation minus erosion) are not
-fitted but must lie on the segment between the fitted background and shape colours (antialiasing); the error
-weights shapes and background equally. A rendering of the content in *any* target style scores ~0.001 (uint8
-rounding); identity, negation, a constant, blur, noise or a real target image of other content cannot produce the
-target's shape appearance at the given geometry (flat where B needs a pattern, patterned where A needs flat
-shading, no shadow, wrong edges) and score >= 0.05 (see ``bench/synthetic_bench.py`` for the table).
+:func:`content_mask` recovers the mask of any image of a known domain (IoU ~0.999 at 32-64 px): pixels far
+from the border's median colour (in A, from its shadowed versions too) as a coarse mask, refined twice by the
+fit above, each pixel going to whichever of the fitted background and shape explains it (coverage > 1/2; the
+renderer's compositing weight crosses 1/2 exactly where coverage does). :func:`content_error` is 1 - IoU with
+the paired mask: geometry only -- a negated input keeps its geometry; :func:`fit_error` is what rejects it.
 
 Every image is seeded by ``(seed, split, index, stream)`` alone, so it is reproducible independently of the
 others and of how many are generated.
@@ -785,6 +799,8 @@ def style_fit(images: torch.Tensor, masks: torch.Tensor, domain: str) -> StyleFi
     _check_domain(domain)
     x = _unit(images)
     m = _mask_arg(masks, images)
+    if x.shape[0] == 0:
+        return StyleFit(x.new_zeros(0), x.clone(), x[:, :1].clone())
     step = _chunk(x)
     parts = [_fit_chunk(x[i:i + step], m[i:i + step], domain) for i in range(0, x.shape[0], step)]
     return StyleFit(*(torch.cat(t) for t in zip(*parts)))
@@ -792,8 +808,9 @@ def style_fit(images: torch.Tensor, masks: torch.Tensor, domain: str) -> StyleFi
 
 def fit_error(images: torch.Tensor, masks: torch.Tensor, domain: str) -> torch.Tensor:
     """Per-image paired error with the style marginalised: the RMS residual of the best ``domain`` rendering of
-    content ``masks`` (the translation's *input* masks) in any style. 0 = exactly such a rendering; trivial
-    outputs (identity, negation, constants, blur, noise, other content) score >= 0.05. Lower is better."""
+    content ``masks`` (the translation's *input* masks) in any style. Lower is better: ~0.001 = exactly such a
+    rendering (uint8 rounding); trivial outputs (identity, negation, constants, blur, noise, other content)
+    average 0.05-0.31. NaN outputs give NaN."""
     return style_fit(images, masks, domain).error
 
 
@@ -818,8 +835,8 @@ def content_mask(images: torch.Tensor, domain: str, iterations: int = 2) -> torc
     whichever of the fitted background and shape colours explains it (coverage > 1/2)."""
     _check_domain(domain)
     x = _unit(images)
-    out = []
     step = _chunk(x)
+    out = [torch.zeros(0, 1, *x.shape[2:], dtype=torch.bool, device=x.device)]
     for i in range(0, x.shape[0], step):
         xc = x[i:i + step]
         m = _coarse_mask(xc, domain)
