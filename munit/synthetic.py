@@ -46,9 +46,10 @@ geometry parameters, so the fit is a small grid search times closed-form least s
 
 * background (both): the low-frequency field, 6 coefficients per channel, fitted outside the mask's 3x3
   dilation -- low frequency only, so it cannot absorb shapes, patterns or edges;
-* A: shapes = colour + linear ramp per channel, fitted inside the mask's 3x3 erosion; background field times
-  ``1 - alpha * shadow`` for each of the renderer's 24 (alpha, offset) -- alpha >= 0.3, so a shadow is always
-  demanded and can only darken -- with ``|shape mean - background mean| >= 0.5``;
+* A: shapes = colour + linear ramp per channel, fitted inside the mask's 3x3 erosion, the ramp scaled down to
+  the renderer's +-0.08 if steeper; background field times ``1 - alpha * shadow`` for each of the renderer's 24
+  (alpha, offset) -- alpha >= 0.3, so a shadow is always demanded and can only darken -- with ``|shape mean -
+  background mean| >= 0.5``;
 * B: shapes = ``c2 + (c1 - c2) * P`` for each of the renderer's 708 patterns ``P`` (their sufficient statistics
   are three matrix products), with ``|c1 - c2| >= 0.5`` and only patterns that vary inside the shapes (variance
   of ``P`` there >= 0.12), so a flat or weakly textured region cannot pass as a pattern;
@@ -650,8 +651,9 @@ def _fit_b(y: torch.Tensor, wi: torch.Tensor, we: torch.Tensor, size: int) -> _C
     return _Candidates(cost + sse_out[:, None], band_sse, dense)
 
 
-def _fit_a(y: torch.Tensor, m: torch.Tensor, wi: torch.Tensor, we: torch.Tensor, size: int) -> _Candidates:
-    """A: shapes = colour + linear ramp per channel; background = low-frequency field times ``1 - alpha *
+def _fit_a(y: torch.Tensor, m: torch.Tensor, outer: torch.Tensor, wi: torch.Tensor, we: torch.Tensor, size: int
+           ) -> _Candidates:
+    """A: shapes = colour + linear ramp per channel (at most +-_RAMP over the shapes); background = low-frequency field times ``1 - alpha *
     shadow`` for every (alpha, offset) of the renderer -- normal equations from three shadow moments, one batched
     solve -- with ``|shape mean - background mean| >= MIN_CONTRAST``."""
     n_img, _, p = y.shape
@@ -670,6 +672,13 @@ def _fit_a(y: torch.Tensor, m: torch.Tensor, wi: torch.Tensor, we: torch.Tensor,
     th_in, hinv_e0 = sol[..., :3], sol[..., 3]                     # [N, 3, 3], [N, 3]
     q_in = hinv_e0[:, 0]
     sse_in = (wi[:, None, :] * y * y).sum((1, 2)).double() - (bi * th_in).sum((1, 2))
+    # the renderer's ramp spans at most +-_RAMP over the shapes' neighbourhood: scale stronger ramps down to it
+    # (a projection, not the constrained optimum: the reported error can only be higher, never cheated lower;
+    # it is common to all shadow candidates, so their ranking by sse_in + ... is unaffected up to a constant)
+    ramp = (th_in[:, 1:].transpose(1, 2).float() @ basis[:, 1:]).abs()   # [N, 3, P]
+    span = torch.where(outer[:, None], 0.0, ramp).amax(-1)                # [N, 3]: over the dilated mask
+    th_in = th_in.clone()
+    th_in[:, 1:] *= (_RAMP * 1.05 / span.clamp_min(1e-12)).clamp(max=1.0).double()[:, None]
     # outside: moments sum(w s^j phi phi') and sum(w s^j phi y), j = 0, 1, 2, by matrix products
     sh = _shadows(m).flatten(2)                                    # [N, O, P]
     n_off = sh.shape[1]
@@ -768,7 +777,7 @@ def _fit_chunk(x: torch.Tensor, m: torch.Tensor, domain: str) -> StyleFit:
     w0 = torch.where(n0 > 0, share / n0.clamp_min(1), 0.0)
     inner, outer = inner.reshape(n_img, p), outer.reshape(n_img, p)
     wi, we = inner * w1[:, None], outer * w0[:, None]
-    cands = _fit_a(y, m, wi, we, size) if domain == "A" else _fit_b(y, wi, we, size)
+    cands = _fit_a(y, m, outer, wi, we, size) if domain == "A" else _fit_b(y, wi, we, size)
     # rank the candidates with the band: each band pixel must be a mix of the fitted background and shape
     # (band pixels first in each row, padded to the longest band; padding weighs 0)
     band = ~(inner | outer)
