@@ -143,10 +143,11 @@ def test_content_mask_recovers_the_mask_of_real_images(size, n):
         iou = 1 - content_error(ds.images, ds.masks, ds.name)
         assert iou.mean() >= 0.97, (ds.name, float(iou.mean()))
         assert (iou > 0.9).float().mean() >= 0.98
-    if size == 32:  # images rendered in other styles (the oracles) too
+    if size == 32:  # images rendered in other styles (the oracles) too, and imperfect ones: geometry survives
         for d in DOMAINS:
             imgs, masks = render_batch(range(n), d, size, split="test", style=3)
             assert (1 - content_error(imgs, masks, d)).mean() >= 0.97
+            assert (1 - content_error(_blur(imgs[:40], 1.0), masks[:40], d)).mean() >= 0.9    # measured ~0.95
 
 
 def test_content_mask_input_ranges():
