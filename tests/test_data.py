@@ -9,7 +9,7 @@ from PIL import Image
 
 from munit.data import (DataConfig, DataError, DomainStream, ImageFolderDomain, describe, iterate_images, list_images,
                         load_domains, load_image, to_model_range, to_uint8)
-from munit.synthetic import (DOMAINS, SyntheticDomain, content_error, content_mask, render,
+from munit.synthetic import (DOMAINS, VERSION, SyntheticDomain, content_error, content_mask, fit_error, render,
                              synthetic_domains)
 
 S = 16  # model size for folder tests
@@ -104,11 +104,22 @@ def test_synthetic_shapes_pairing_and_independent_styles():
     assert a.masks.dtype == torch.bool and a.masks.shape == (20, 1, 32, 32)
     assert torch.equal(a.masks, b.masks)                       # same content
     assert a.masks.flatten(1).any(1).all() and not a.masks.flatten(1).all(1).any()
+    assert a.version == b.version == VERSION == "2"
     # style varies within a domain: mean background colours differ across images
     bg = [a.images[i][:, ~a.masks[i, 0]].float().mean(1) for i in range(20)]
     assert torch.stack(bg).std(0).max() > 10
-    # A is bright outside the shapes, B dark
-    assert torch.stack(bg).mean() > 150 and b.images[~b.masks.expand(-1, 3, -1, -1)].float().mean() < 60
+    # v2: A's shapes are flat-shaded, B's patterned (mean |horizontal step| inside the shapes, 0-255 units) ...
+    core = torch.nn.functional.max_pool2d((~a.masks).float(), 3, 1, 1)[:, 0] == 0  # away from antialiased edges
+    inside = core[..., 1:] & core[..., :-1]
+    for ds, lo, hi in ((a, 0, 3), (b, 15, 255)):
+        step = (ds.images[..., 1:].float() - ds.images[..., :-1].float()).abs().mean(1)
+        assert lo <= (step * inside).sum() / inside.sum() <= hi
+    # ... and polarity is no domain cue: each domain has dark-on-light and light-on-dark images
+    for ds in (a, b):
+        luma = (ds.images.float() * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1)
+        m = ds.masks[:, 0]
+        darker = (luma * m).sum((1, 2)) / m.sum((1, 2)) < (luma * ~m).sum((1, 2)) / (~m).sum((1, 2))
+        assert 0 < darker.sum() < len(ds)
 
 
 def test_content_mask_recovers_content_from_any_image():
@@ -117,15 +128,19 @@ def test_content_mask_recovers_content_from_any_image():
         agree = (content_mask(to_model_range(ds.images), ds.name) == ds.masks).float()
         assert agree.mean() > 0.98 and agree.flatten(1).mean(1).min() > 0.95
     # uint8 input is accepted too
-    assert torch.equal(content_mask(a.images, "A"), content_mask(to_model_range(a.images), "A"))
+    assert torch.equal(content_mask(a.images[:32], "A"), content_mask(to_model_range(a.images[:32]), "A"))
 
 
 def test_content_error_oracle_and_identity():
     a, b = synthetic_domains(48, "val", n=32)
     oracle = content_error(to_model_range(b.images), a.masks, "B")   # the paired ground truth of A -> B
-    identity = content_error(to_model_range(a.images), a.masks, "B")  # "translation" that changes nothing
     assert oracle.shape == (32,) and oracle.max() < 0.02
-    assert identity.min() > 0.8
+    # a "translation" that changes nothing keeps the geometry, so in v2 (no polarity cue) the content error
+    # cannot reject it; the paired fit error, which also judges the target's appearance, does
+    identity = to_model_range(a.images)
+    assert fit_error(identity, a.masks, "B").min() > 10 * fit_error(to_model_range(b.images), a.masks, "B").max()
+    # geometry that is not the input's scores high content error
+    assert content_error(to_model_range(b.images.roll(1, 0)), a.masks, "B").min() > 0.2
     assert content_error(to_model_range(a.images), a.masks[:, 0], "A").max() < 0.02  # [N,H,W] masks accepted
     with pytest.raises(ValueError):
         content_mask(a.images, "day")
