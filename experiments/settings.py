@@ -108,7 +108,7 @@ class StudySettings:
 def parse_objective(text: str | None, synthetic: bool) -> tuple[str, ...]:
     """Metric keys from ``--objective`` ("fid/mean" or "fid/mean,lpips/mean"; a bare name means its mean)."""
     if not text:
-        return ("content/mean",) if synthetic else ("fid/mean",)
+        return ("fit/mean",) if synthetic else ("fid/mean",)
     keys = []
     for k in (p.strip() for p in text.split(",") if p.strip()):
         keys.append(k if "/" in k else f"{k}/mean")

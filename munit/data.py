@@ -289,8 +289,8 @@ def dataset_identity(ds: Dataset) -> dict | None:
     on); None when unknown (such datasets are cached in memory only)."""
     size = getattr(ds, "image_size", None)
     if isinstance(ds, SyntheticDomain):
-        return {"type": "synthetic", "domain": ds.name, "seed": ds.seed, "split": ds.split, "count": len(ds),
-                "image_size": size}
+        return {"type": "synthetic", "version": getattr(ds, "version", "1"), "domain": ds.name, "seed": ds.seed,
+                "split": ds.split, "count": len(ds), "image_size": size}
     if isinstance(ds, ImageFolderDomain):
         h = hashlib.sha256()
         for p in ds.paths:

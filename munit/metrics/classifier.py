@@ -38,6 +38,7 @@ class ClassifierConfig:
     lr: float = 1e-3
     max_per_domain: int | None = None   # evenly spaced cap on train images per domain
     seed: int = 0
+    augment: bool = True                # photometric augmentations that hide global cues (see augment())
 
     def __post_init__(self) -> None:
         for name in ("size", "width", "epochs", "batch_size"):
@@ -109,6 +110,25 @@ class TrainedClassifier:
                 f"{self.model.size} px, val acc {self.val_acc:.4f})")
 
 
+def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Photometric augmentations of a uint8 batch, so that the classifier has to judge the domains' *appearance*
+    (how shapes are rendered, textures) and cannot lean on global statistics a bad translation could match:
+    brightness x [0.6, 1.4], contrast about the image mean x [0.5, 1.5], hue (a random permutation of the colour
+    channels, one in four images inverted) -- each drawn per image from ``g``. Labels are unchanged: an inverted
+    or recoloured domain-A image is still domain A."""
+    n = x.shape[0]
+    dev = x.device
+    r = lambda *shape: torch.rand(*shape, generator=g).to(dev)  # noqa: E731
+    y = x.float() / 255.0
+    mean = y.mean((1, 2, 3), keepdim=True)
+    y = (y - mean) * (0.5 + r(n, 1, 1, 1)) + mean                  # contrast
+    y = y * (0.6 + 0.8 * r(n, 1, 1, 1))                             # brightness
+    perms = torch.stack([torch.randperm(3, generator=g) for _ in range(n)]).to(dev)
+    y = torch.gather(y, 1, perms.view(n, 3, 1, 1).expand_as(y))     # hue: channels permuted
+    y = torch.where((r(n) < 0.25).view(n, 1, 1, 1), 1.0 - y, y)     # the hard case: inverted
+    return (y.clamp(0, 1) * 255.0).round().to(torch.uint8)
+
+
 def _stack(ds, cap: int | None, clf: DomainClassifier, batch: int, device: torch.device) -> torch.Tensor:
     idx = evenly_spaced(len(ds), cap)
     return torch.cat([clf.shrink(x) for x in iterate_images(ds, batch, device, indices=idx)])
@@ -127,7 +147,7 @@ def classifier_key(data: EvalData, cfg: ClassifierConfig, image_size: int) -> di
     ids = [dataset_identity(ds) for ds in (data.train_a, data.train_b, data.val_a, data.val_b)]
     if any(i is None for i in ids):
         return None
-    return {"what": "domain-classifier-v1", "data": ids, "cfg": asdict(cfg), "size": min(cfg.size, image_size)}
+    return {"what": "domain-classifier-v2", "data": ids, "cfg": asdict(cfg), "size": min(cfg.size, image_size)}
 
 
 @torch.enable_grad()  # evaluation runs under no_grad; training this net is the one place that needs gradients
@@ -160,6 +180,8 @@ def train_classifier(data: EvalData, cfg: ClassifierConfig, device: torch.device
             if i.numel() < 2:  # BatchNorm needs two samples
                 continue
             xb_ = torch.where(flips[i].view(-1, 1, 1, 1), x[i].flip(-1), x[i])
+            if cfg.augment:
+                xb_ = augment(xb_, g)
             loss = F.cross_entropy(clf(xb_), y[i])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -244,4 +266,4 @@ class Acc(Scorer):
 
 
 __all__ = ["ClassifierConfig", "DomainClassifier", "ClassifierFeatures", "TrainedClassifier", "train_classifier",
-           "load_or_train", "classifier_key", "accuracy", "FEATURE_DIM", "Acc"]
+           "load_or_train", "classifier_key", "accuracy", "FEATURE_DIM", "Acc", "augment"]
