@@ -1,0 +1,82 @@
+"""Stopping on request. The first SIGINT (Ctrl-C) or SIGTERM (``kill``, ``docker stop``, a batch scheduler's
+time limit) asks a run to finish its iteration, write a checkpoint and stop; a second one stops at once.
+
+Both signals end up as one exception type, :class:`Interrupted` (a ``KeyboardInterrupt`` that knows which signal
+asked), so every cleanup path written for Ctrl-C also runs for SIGTERM: :func:`terminate_like_interrupt` makes
+SIGTERM raise it like Ctrl-C does (command lines call it first), and :class:`StopRequest` defers both until the
+trainer reaches the end of an iteration.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def signal_name(signum: int) -> str:
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+
+
+def exit_status(signum: int) -> int:
+    """The shell's status for a program stopped by ``signum`` (130 for Ctrl-C, 143 for SIGTERM)."""
+    return 128 + int(signum)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Stopped by a signal. ``signum`` says which (SIGINT for a plain KeyboardInterrupt)."""
+
+    def __init__(self, message: str = "", signum: int = signal.SIGINT):
+        super().__init__(message)
+        self.signum = signum
+
+
+def signum_of(exc: BaseException) -> int:
+    return getattr(exc, "signum", signal.SIGINT)
+
+
+def _raise(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signum=signum)
+
+
+def terminate_like_interrupt() -> None:
+    """SIGTERM raises :class:`Interrupted` in the main thread, as Ctrl-C raises KeyboardInterrupt."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise)
+
+
+class StopRequest:
+    """A context in which the first SIGINT/SIGTERM only sets ``signum`` (the caller checks :attr:`requested` at a
+    safe point) and a second one raises :class:`Interrupted` at once. Outside the main thread it does nothing."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old: dict[int, object] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def name(self) -> str:
+        return signal_name(self.signum) if self.signum is not None else ""
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is not None:
+            raise Interrupted(f"{signal_name(signum)} again: stopped at once", signum)
+        self.signum = signum
+
+    def __enter__(self) -> "StopRequest":
+        if threading.current_thread() is threading.main_thread():
+            self._old = {s: signal.signal(s, self._handler) for s in SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)  # type: ignore[arg-type]
+        self._old = {}
+
+
+__all__ = ["SIGNALS", "signal_name", "exit_status", "Interrupted", "signum_of", "terminate_like_interrupt",
+           "StopRequest"]
