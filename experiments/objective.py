@@ -8,10 +8,15 @@ Outcomes (Optuna state / MLflow status / ``fail_reason``):
 * a loss went NaN/Inf -> FAIL / FAILED, the NonFiniteLossError text (which loss, which iteration). FAIL rather
   than PRUNED: a diverged run has no score, and a pruned trial would enter the sampler's model with one
 * any other exception -> FAIL / FAILED, "<type>: <message>" (traceback in the trial folder's error.txt)
-* Ctrl-C              -> FAIL / FAILED, "interrupted at iteration k"; the trainer has saved a checkpoint and a
-  retry is queued, so the next ``sweep.py`` continues the trial from there
+* Ctrl-C or SIGTERM   -> FAIL / FAILED, "interrupted at iteration k"; the trainer has saved a checkpoint and a
+  retry is queued, so the next ``sweep.py`` continues the trial from there. A stop signal that comes during the
+  last iteration or the final evaluation lets the trial finish (its outcome is stored as usual) and then stops
+* a full disk         -> FAIL / FAILED, "no space left on device while writing PATH"; a retry is queued (the
+  last checkpoint is intact) and the sweep stops: every further trial would fail the same way
 
-A study never stops because one trial failed: ``study.optimize(catch=(Exception,))`` goes on.
+A study never stops because one trial failed: ``study.optimize(catch=(Exception,))`` goes on. The worker holds
+the trial's lock (:class:`~experiments.workers.TrialLock`) from the first line of the trial until the next trial
+starts or the worker ends, i.e. until after Optuna has stored the outcome.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import math
 import shutil
 import time
 import traceback
+from itertools import count
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +35,8 @@ import optuna
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
-from munit.checkpoint import RunFolder
+from munit.checkpoint import DiskFullError, RunFolder, disk_full
+from munit.stopping import Interrupted, signal_name, signum_of
 from munit.trainer import NonFiniteLossError, StopReason, Trainer
 
 from . import contract as C
@@ -37,7 +44,7 @@ from .budget import TrialBudget, counted
 from .settings import StudySettings
 from .space import SearchSpace
 from .tracking import TrialLogger, create_trial_run, end_run, log_trial_files
-from .workers import TrialRecovery, resume_source, worker_id
+from .workers import TrialLock, TrialRecovery, resume_source, worker_id
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +69,26 @@ class TrialContext:
 class Objective:
     def __init__(self, ctx: TrialContext):
         self.ctx = ctx
+        self.lock: TrialLock | None = None
+        self.stop: BaseException | None = None    # raised by after_trial, once the trial's outcome is stored
+
+    def release(self) -> None:
+        """Let go of the last trial's lock (its outcome is stored by now)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        """The last study callback: stop the sweep after a full disk, or after a stop signal that came during the
+        trial's last iteration or final evaluation."""
+        if self.stop is not None:
+            stop, self.stop = self.stop, None
+            raise stop
 
     # ------------------------------------------------------------------ the trial
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
+        self.release()
+        self.lock = TrialLock.acquire(self.ctx.trials_dir, trial.number)   # first: the trial is alive from now
         n_obj = len(self.ctx.settings.objective)
         blog = trial.user_attrs.get(C.ATTR_BLOG)
         skip = self._skip_reason(trial.study, trial, blog)
@@ -91,8 +115,15 @@ class Objective:
         trials_dir = self.ctx.trials_dir
         out_dir = trials_dir / str(trial.number)
         if out_dir.exists():   # left by an earlier study of the same name: never resume someone else's run
-            log.warning("trial %d: removing the stale folder %s", trial.number, out_dir)
-            shutil.rmtree(out_dir)
+            if RunFolder(out_dir).is_marked():   # a trainer's run folder: ours to replace
+                log.warning("trial %d: removing the stale run folder %s", trial.number, out_dir)
+                shutil.rmtree(out_dir)
+            else:                                # not made by munit: never deleted
+                stamp = time.strftime("%Y%m%d-%H%M%S")
+                aside = next(p for i in count() if not (p := out_dir.with_name(
+                    f"{out_dir.name}.moved-{stamp}" + (f"-{i}" if i else ""))).exists())
+                log.warning("trial %d: %s was not made by munit; moved aside to %s", trial.number, out_dir, aside)
+                out_dir.rename(aside)
         source = resume_source(trial.study, trial)
         if source is not None and RunFolder(trials_dir / str(source)).has_checkpoint():
             shutil.copytree(trials_dir / str(source), out_dir)
@@ -134,17 +165,30 @@ class Objective:
             if trainer.step:
                 self._replay(trainer, folder, run_id, trial)
             result = trainer.fit()
-        except KeyboardInterrupt:
-            reason = f"interrupted at iteration {trainer.step if trainer is not None else 0}"
-            self._close(trial, run_id, folder, "FAIL", reason, t0, trainer, checkpoint=False)
+        except KeyboardInterrupt as e:
+            step, by = (trainer.step if trainer is not None else 0), signal_name(signum_of(e))
+            self._close(trial, run_id, folder, "FAIL", f"interrupted at iteration {step} ({by})", t0, trainer,
+                        checkpoint=False)
             self.ctx.recovery.queue_retry(trial.study, _frozen(trial.study, trial.number))
-            raise
+            kept = (f"its checkpoint at iteration {step} is kept" if trainer is not None and trainer.last_checkpoint
+                    else "it had no checkpoint yet")
+            raise Interrupted(f"trial {trial.number} was stopped; {kept} and it is queued to resume",
+                              signum_of(e)) from None
         except Exception as e:
+            if disk_full(e):
+                self._disk_full(trial, run_id, folder, t0, trainer, e)
             reason = str(e) if isinstance(e, NonFiniteLossError) else f"{type(e).__name__}: {e}"
-            folder.root.mkdir(parents=True, exist_ok=True)
-            (folder.root / "error.txt").write_text(traceback.format_exc())
+            try:
+                folder.root.mkdir(parents=True, exist_ok=True)
+                (folder.root / "error.txt").write_text(traceback.format_exc())
+            except OSError as write_error:
+                log.warning("trial %d: could not write error.txt (%s)", trial.number, write_error)
             self._close(trial, run_id, folder, "FAIL", reason, t0, trainer, checkpoint=False)
             raise
+        if result.interrupted:
+            self.stop = Interrupted(f"trial {trial.number} finished its last iteration when "
+                                    f"{signal_name(result.interrupted)} came; nothing is left to resume",
+                                    result.interrupted)
         if result.stopped is StopReason.STOPPED:
             reason = logger.prune_reason or result.stop_detail
             self._close(trial, run_id, folder, "PRUNED", reason, t0, trainer)
@@ -157,6 +201,20 @@ class Objective:
             raise ValueError(reason)
         self._close(trial, run_id, folder, "COMPLETE", None, t0, trainer)
         return values[0] if len(values) == 1 else values
+
+    def _disk_full(self, trial: optuna.Trial, run_id: str, folder: RunFolder, t0: float, trainer: Trainer | None,
+                   e: Exception) -> None:
+        """A full disk: close the trial (as far as the stores can still be written), queue its retry (the last
+        checkpoint is intact) and stop the sweep after this trial -- every further trial would fail alike."""
+        full = e if isinstance(e, DiskFullError) else DiskFullError(getattr(e, "filename", None) or folder.root)
+        for step in (lambda: self._close(trial, run_id, folder, "FAIL", str(full), t0, trainer, checkpoint=False),
+                     lambda: self.ctx.recovery.queue_retry(trial.study, _frozen(trial.study, trial.number))):
+            try:
+                step()
+            except Exception as again:  # noqa: BLE001 -- the stores may sit on the full disk too
+                log.warning("trial %d: %s (%s)", trial.number, full, again)
+        self.stop = full
+        raise full from e
 
     # ------------------------------------------------------------------ helpers
     def _skip_reason(self, study: optuna.Study, trial: optuna.Trial, blog: Any) -> str | None:
@@ -194,9 +252,9 @@ class Objective:
                t0: float, trainer: Trainer | None, checkpoint: bool = True) -> None:
         """Everything that ends a trial: reason in Optuna and MLflow, final metrics, artifacts, run status."""
         client = self.ctx.client
-        if reason:
-            trial.set_user_attr(C.ATTR_FAIL_REASON, reason)
         try:
+            if reason:
+                trial.set_user_attr(C.ATTR_FAIL_REASON, reason)
             ts = int(time.time() * 1000)
             step = trainer.step if trainer is not None else 0
             client.log_batch(run_id, metrics=[Metric(C.WALL_S, time.perf_counter() - t0, ts, step),
