@@ -39,6 +39,16 @@ def is_url(storage: str) -> bool:
     return "://" in storage
 
 
+def lock_dir(storage: str, root: str | Path, study: str) -> Path:
+    """Where the workers of ``study`` keep their trial locks: beside a storage file (journal, SQLite), so every
+    worker of that storage on this machine sees them whatever its --root; under ROOT/trials/<study> for a
+    database server (a lock is only seen on its own machine; the heartbeat covers the others)."""
+    db = sqlite_path(storage)
+    if not is_url(storage) or db is not None:
+        return Path(str(Path(db or storage).expanduser()) + ".locks") / study
+    return Path(root) / TRIALS / study / ".locks"
+
+
 # A study name is also a folder name (ROOT/trials/<study>, ROOT/artifacts/<study>) and a value in MLflow search
 # filters: only these characters, so that it can never leave --root nor break a query.
 NAME_CHARS = "letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128"
@@ -131,5 +141,5 @@ ATTR_RETRY_HISTORY = "retry_history"
 
 
 __all__ = [n for n in dir() if n.isupper() or n in ("tracking_uri", "journal_path", "sqlite_path", "is_url",
-                                                     "valid_name", "folder_name", "mask_url", "objective_keys",
-                                                     "run_name")]
+                                                     "lock_dir", "valid_name", "folder_name", "mask_url",
+                                                     "objective_keys", "run_name")]

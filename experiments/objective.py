@@ -9,8 +9,10 @@ Outcomes (Optuna state / MLflow status / ``fail_reason``):
   than PRUNED: a diverged run has no score, and a pruned trial would enter the sampler's model with one
 * any other exception -> FAIL / FAILED, "<type>: <message>" (traceback in the trial folder's error.txt)
 * Ctrl-C or SIGTERM   -> FAIL / FAILED, "interrupted at iteration k"; the trainer has saved a checkpoint and a
-  retry is queued, so the next ``sweep.py`` continues the trial from there. A stop signal that comes during the
-  last iteration or the final evaluation lets the trial finish (its outcome is stored as usual) and then stops
+  retry is queued, so the next ``sweep.py`` continues the trial from there. A stop signal that comes when the
+  training is over (the last iteration, the final evaluation, the closing of the run) lets the trial end as it
+  would have (its outcome is stored as usual) and then stops the sweep; one that comes during the setup stops the
+  trainer at its first iteration
 * a full disk         -> FAIL / FAILED, "no space left on device while writing PATH"; a retry is queued (the
   last checkpoint is intact) and the sweep stops: every further trial would fail the same way
 
@@ -26,8 +28,8 @@ import math
 import shutil
 import time
 import traceback
-from itertools import count
 from dataclasses import dataclass
+from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 
 from munit.checkpoint import DiskFullError, RunFolder, disk_full
-from munit.stopping import Interrupted, signal_name, signum_of
+from munit.stopping import Interrupted, StopRequest, signal_name, signum_of
 from munit.trainer import NonFiniteLossError, StopReason, Trainer
 
 from . import contract as C
@@ -79,8 +81,8 @@ class Objective:
             self.lock = None
 
     def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        """The last study callback: stop the sweep after a full disk, or after a stop signal that came during the
-        trial's last iteration or final evaluation."""
+        """The last study callback: stop the sweep after a full disk, or after a stop signal that came when the
+        trial's training was over (its outcome is stored by now)."""
         if self.stop is not None:
             stop, self.stop = self.stop, None
             raise stop
@@ -88,7 +90,21 @@ class Objective:
     # ------------------------------------------------------------------ the trial
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         self.release()
-        self.lock = TrialLock.acquire(self.ctx.trials_dir, trial.number)   # first: the trial is alive from now
+        self.lock = TrialLock.acquire(self.ctx.recovery.lock_dir, trial.number)   # first: the trial lives from now
+        stop = StopRequest()   # a stop signal outside the trainer's own handling waits until the trial is closed
+        interrupted = False
+        try:
+            with stop:
+                return self._run(trial)
+        except KeyboardInterrupt:   # the trainer stopped at a checkpoint: the trial is closed and queued already
+            interrupted = True
+            raise
+        finally:
+            if stop.signum is not None and not interrupted and self.stop is None:
+                self.stop = Interrupted(f"trial {trial.number} had finished training when {stop.name} came; its "
+                                        "outcome is stored and no further trial starts", stop.signum)
+
+    def _run(self, trial: optuna.Trial) -> float | list[float]:
         n_obj = len(self.ctx.settings.objective)
         blog = trial.user_attrs.get(C.ATTR_BLOG)
         skip = self._skip_reason(trial.study, trial, blog)
@@ -185,10 +201,6 @@ class Objective:
                 log.warning("trial %d: could not write error.txt (%s)", trial.number, write_error)
             self._close(trial, run_id, folder, "FAIL", reason, t0, trainer, checkpoint=False)
             raise
-        if result.interrupted:
-            self.stop = Interrupted(f"trial {trial.number} finished its last iteration when "
-                                    f"{signal_name(result.interrupted)} came; nothing is left to resume",
-                                    result.interrupted)
         if result.stopped is StopReason.STOPPED:
             reason = logger.prune_reason or result.stop_detail
             self._close(trial, run_id, folder, "PRUNED", reason, t0, trainer)

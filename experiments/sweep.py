@@ -249,7 +249,6 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
     from experiments.budget import TrialBudget, counted
     from experiments.storage import open_storage
     from experiments.study import best_trials, close_parent, resolve_settings, setup_study
-    from experiments.presets import SWEEP_PRESETS
     from experiments.workers import TrialRecovery, auto_workers, default_threads, spawn_workers
     from munit.trainer import resolve_device
 
@@ -270,7 +269,7 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
         torch.set_num_threads(cfg.threads or default_threads(cfg.workers or 1))
     Path(cfg.root).mkdir(parents=True, exist_ok=True)
     local = not C.is_url(cfg.storage_url) or cfg.storage_url.startswith("sqlite:")
-    recovery = TrialRecovery(cfg.tracking, cfg.trials_dir, local=local)
+    recovery = TrialRecovery(cfg.tracking, C.lock_dir(cfg.storage_url, cfg.root, cfg.study_name), local=local)
     storage = open_storage(cfg.storage_url, heartbeat_interval=cfg.heartbeat, on_stale=recovery)
     settings, options = resolve_settings(cfg.settings, storage, cfg.study_name, device.type == "cuda", cfg.weights,
                                          cfg.allow_unverified_weights)

@@ -4,9 +4,9 @@ interrupted (Ctrl-C, SIGTERM).
 
 A dead worker leaves its trial RUNNING. It is found in one of two ways, neither of which trusts host names or
 process ids (a container's sweep is PID 1 in every run, and host names change):
-* on one machine, by an OS file lock: a worker holds ``fcntl.flock`` on ``ROOT/trials/<study>/.locks/<trial>``
-  from the moment it takes a trial until the trial's outcome is stored, and the OS releases it when the process
-  dies, however it dies. A RUNNING trial whose lock file is free is dead for sure; one that never got a lock file
+* on one machine, by an OS file lock: a worker holds ``fcntl.flock`` on ``<lock dir>/<trial number>``
+  (:func:`experiments.contract.lock_dir`: beside the journal or SQLite file) from the moment it takes a trial
+  until the trial's outcome is stored, and the OS releases it when the process dies, however it dies. A RUNNING trial whose lock file is free is dead for sure; one that never got a lock file
   (killed between Optuna's ask and the lock) is dead once it is :data:`NO_LOCK_GRACE_S` old -- for local
   storages only, since with PostgreSQL such a trial may be running on another machine;
 * across machines, by Optuna's heartbeat (RDB storages): a trial whose worker stopped beating for the grace
@@ -47,7 +47,6 @@ from .tracking import end_run, open_client
 log = logging.getLogger(__name__)
 
 INHERITED_ATTRS = (C.ATTR_BLOG,)
-LOCKS = ".locks"          # ROOT/trials/<study>/.locks/<trial number>: held by the worker running the trial
 NO_LOCK_GRACE_S = 60.0    # a RUNNING trial without a lock file this old was abandoned between ask and lock
 
 
@@ -65,14 +64,14 @@ class TrialLock:
         self.path, self._fd = path, fd
 
     @staticmethod
-    def path_for(trials_dir: Path, number: int) -> Path:
-        return Path(trials_dir) / LOCKS / str(number)
+    def path_for(lock_dir: Path, number: int) -> Path:
+        return Path(lock_dir) / str(number)
 
     @classmethod
-    def acquire(cls, trials_dir: Path, number: int) -> "TrialLock":
+    def acquire(cls, lock_dir: Path, number: int) -> "TrialLock":
         import fcntl
 
-        path = cls.path_for(trials_dir, number)
+        path = cls.path_for(lock_dir, number)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{number}.", dir=path.parent)
         try:
@@ -97,11 +96,11 @@ class TrialLock:
         self._fd = -1
 
 
-def lock_state(trials_dir: Path, number: int) -> str:
+def lock_state(lock_dir: Path, number: int) -> str:
     """"held" (its worker lives), "free" (its worker died) or "absent" (no lock file on this machine)."""
     import fcntl
 
-    path = TrialLock.path_for(trials_dir, number)
+    path = TrialLock.path_for(lock_dir, number)
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
@@ -121,13 +120,13 @@ def lock_state(trials_dir: Path, number: int) -> str:
 
 class TrialRecovery:
     """Closes dead trials (Optuna FAIL + reason, MLflow run FAILED) and queues their retries. Also the
-    ``heartbeat_stale_trial_callback`` of RDB storages. ``trials_dir``: where this study's trial locks live;
+    ``heartbeat_stale_trial_callback`` of RDB storages. ``lock_dir``: where this study's trial locks live;
     ``local``: the storage is on this machine only (journal file, SQLite), so a RUNNING trial without a lock
     file here cannot be running elsewhere."""
 
-    def __init__(self, tracking_uri: str, trials_dir: Path | None = None, local: bool = True):
+    def __init__(self, tracking_uri: str, lock_dir: Path | None = None, local: bool = True):
         self.tracking_uri = tracking_uri
-        self.trials_dir = Path(trials_dir) if trials_dir is not None else None
+        self.lock_dir = Path(lock_dir) if lock_dir is not None else None
         self.local = local
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -160,9 +159,9 @@ class TrialRecovery:
 
     def dead_reason(self, t: FrozenTrial) -> str | None:
         """Why RUNNING trial ``t`` is dead (None: alive, or not decidable here)."""
-        if self.trials_dir is None:
+        if self.lock_dir is None:
             return None
-        state = lock_state(self.trials_dir, t.number)
+        state = lock_state(self.lock_dir, t.number)
         worker = t.user_attrs.get(C.ATTR_WORKER, "?")
         if state == "free":
             return f"worker process {worker} died mid-trial (its trial lock is free); retried as a new trial"
@@ -280,6 +279,6 @@ def check_exits(codes: Sequence[int], pids: Sequence[int], signum: int | None) -
         raise WorkerFailed("; ".join(parts))
 
 
-__all__ = ["worker_id", "LOCKS", "NO_LOCK_GRACE_S", "TrialLock", "lock_state", "TrialRecovery", "resume_source",
+__all__ = ["worker_id", "NO_LOCK_GRACE_S", "TrialLock", "lock_state", "TrialRecovery", "resume_source",
            "dead_trials_callback", "default_threads", "auto_workers", "WorkerFailed", "spawn_workers",
            "check_exits"]

@@ -48,7 +48,13 @@ def terminate_like_interrupt() -> None:
 
 class StopRequest:
     """A context in which the first SIGINT/SIGTERM only sets ``signum`` (the caller checks :attr:`requested` at a
-    safe point) and a second one raises :class:`Interrupted` at once. Outside the main thread it does nothing."""
+    safe point) and a second one raises :class:`Interrupted` at once. Outside the main thread it does nothing.
+
+    Contexts nest: an inner one starts with a request its enclosing one already holds, and a request it receives
+    is also recorded by the enclosing ones -- so a sweep's trial (outer) learns of a Ctrl-C its trainer (inner)
+    handled, and a trainer started after a Ctrl-C during the trial's setup stops at its first iteration."""
+
+    _active: list["StopRequest"] = []
 
     def __init__(self) -> None:
         self.signum: int | None = None
@@ -65,17 +71,25 @@ class StopRequest:
     def _handler(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is not None:
             raise Interrupted(f"{signal_name(signum)} again: stopped at once", signum)
-        self.signum = signum
+        for request in (*StopRequest._active, self):
+            if request.signum is None:
+                request.signum = signum
 
     def __enter__(self) -> "StopRequest":
         if threading.current_thread() is threading.main_thread():
+            outer = StopRequest._active[-1] if StopRequest._active else None
+            if outer is not None and outer.signum is not None:
+                self.signum = outer.signum
             self._old = {s: signal.signal(s, self._handler) for s in SIGNALS}
+            StopRequest._active.append(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
         for s, h in self._old.items():
             signal.signal(s, h)  # type: ignore[arg-type]
         self._old = {}
+        if self in StopRequest._active:
+            StopRequest._active.remove(self)
 
 
 __all__ = ["SIGNALS", "signal_name", "exit_status", "Interrupted", "signum_of", "terminate_like_interrupt",
