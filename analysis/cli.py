@@ -53,7 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _out(args: argparse.Namespace) -> Path:
-    return args.out if args.out is not None else Path("out") / args.experiment / args.command
+    """--out, else out/<experiment>/<command> -- the experiment name made one safe folder name, so that a name
+    like '/abs' or '../x' never writes outside out/."""
+    from experiments.contract import folder_name
+
+    return args.out if args.out is not None else Path("out") / folder_name(args.experiment) / args.command
 
 
 def run(args: argparse.Namespace) -> int:

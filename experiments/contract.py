@@ -5,6 +5,7 @@ Torch-free and mlflow-free on purpose: analysis imports it without loading eithe
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 # ------------------------------------------------------------------------------------------- store layout
@@ -36,6 +37,47 @@ def sqlite_path(uri: str) -> Path | None:
 def is_url(storage: str) -> bool:
     """An Optuna storage given as a database URL (else: a journal file path)."""
     return "://" in storage
+
+
+def lock_dir(storage: str, root: str | Path, study: str) -> Path:
+    """Where the workers of ``study`` keep their trial locks: beside a storage file (journal, SQLite), so every
+    worker of that storage on this machine sees them whatever its --root; under ROOT/trials/<study> for a
+    database server (a lock is only seen on its own machine; the heartbeat covers the others)."""
+    db = sqlite_path(storage)
+    if not is_url(storage) or db is not None:
+        return Path(str(Path(db or storage).expanduser()) + ".locks") / study
+    return Path(root) / TRIALS / study / ".locks"
+
+
+# A study name is also a folder name (ROOT/trials/<study>, ROOT/artifacts/<study>) and a value in MLflow search
+# filters: only these characters, so that it can never leave --root nor break a query.
+NAME_CHARS = "letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def valid_name(name: str) -> bool:
+    return bool(_NAME.fullmatch(name))
+
+
+def folder_name(name: str) -> str:
+    """``name`` as one safe path component (for names made elsewhere, e.g. an MLflow experiment to analyse):
+    other characters become '_', so '/abs' or '../x' stays inside the folder it is joined to."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")
+    return safe[:128] or "_"
+
+
+_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:@/?#\s]*):(?P<pw>[^?#\s]*)@")
+_SECRET_QUERY = re.compile(r"(?P<head>[?&;](?:password|passwd|pwd|pass|secret|token|api_key|apikey|access_token|"
+                           r"sslpassword|key)=)[^&;#\s]*", re.IGNORECASE)
+
+
+def mask_url(text: str) -> str:
+    """``text`` (a storage or tracking URL, or a command line holding one) with every password replaced by ***:
+    ``user:PASSWORD@`` -- up to the last '@' before the query, so passwords containing '@' or '/' are masked
+    whole -- and ``?password=...`` style query parameters. The one masking function for logs, MLflow tags, the
+    summary and the command printed after Ctrl-C."""
+    text = _USERINFO.sub(lambda m: f"{m['head']}:***@", text)
+    return _SECRET_QUERY.sub(lambda m: f"{m['head']}***", text)
 
 
 # ------------------------------------------------------------------------------------------- MLflow runs
@@ -105,4 +147,5 @@ ATTR_RETRY_HISTORY = "retry_history"
 
 
 __all__ = [n for n in dir() if n.isupper() or n in ("tracking_uri", "journal_path", "sqlite_path", "is_url",
+                                                     "lock_dir", "valid_name", "folder_name", "mask_url",
                                                      "objective_keys", "run_name")]

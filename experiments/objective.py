@@ -8,10 +8,17 @@ Outcomes (Optuna state / MLflow status / ``fail_reason``):
 * a loss went NaN/Inf -> FAIL / FAILED, the NonFiniteLossError text (which loss, which iteration). FAIL rather
   than PRUNED: a diverged run has no score, and a pruned trial would enter the sampler's model with one
 * any other exception -> FAIL / FAILED, "<type>: <message>" (traceback in the trial folder's error.txt)
-* Ctrl-C              -> FAIL / FAILED, "interrupted at iteration k"; the trainer has saved a checkpoint and a
-  retry is queued, so the next ``sweep.py`` continues the trial from there
+* Ctrl-C or SIGTERM   -> FAIL / FAILED, "interrupted at iteration k"; the trainer has saved a checkpoint and a
+  retry is queued, so the next ``sweep.py`` continues the trial from there. A stop signal that comes when the
+  training is over (the last iteration, the final evaluation, the closing of the run) lets the trial end as it
+  would have (its outcome is stored as usual) and then stops the sweep; one that comes during the setup stops the
+  trainer at its first iteration
+* a full disk         -> FAIL / FAILED, "no space left on device while writing PATH"; a retry is queued (the
+  last checkpoint is intact) and the sweep stops: every further trial would fail the same way
 
-A study never stops because one trial failed: ``study.optimize(catch=(Exception,))`` goes on.
+A study never stops because one trial failed: ``study.optimize(catch=(Exception,))`` goes on. The worker holds
+the trial's lock (:class:`~experiments.workers.TrialLock`) from the first line of the trial until the next trial
+starts or the worker ends, i.e. until after Optuna has stored the outcome.
 """
 from __future__ import annotations
 
@@ -22,6 +29,7 @@ import shutil
 import time
 import traceback
 from dataclasses import dataclass
+from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +37,9 @@ import optuna
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
-from munit.checkpoint import RunFolder
+from munit.checkpoint import DiskFullError, RunFolder, disk_full
 from munit.fastpath import apply_levers
+from munit.stopping import Interrupted, StopRequest, signal_name, signum_of
 from munit.trainer import NonFiniteLossError, StopReason, Trainer
 
 from . import contract as C
@@ -38,7 +47,7 @@ from .budget import TrialBudget, counted
 from .settings import StudySettings
 from .space import SearchSpace
 from .tracking import TrialLogger, create_seed_run, create_trial_run, end_run, log_trial_files
-from .workers import TrialRecovery, resume_source, worker_id
+from .workers import TrialLock, TrialRecovery, resume_source, worker_id
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +75,40 @@ class TrialContext:
 class Objective:
     def __init__(self, ctx: TrialContext):
         self.ctx = ctx
+        self.lock: TrialLock | None = None
+        self.stop: BaseException | None = None    # raised by after_trial, once the trial's outcome is stored
+
+    def release(self) -> None:
+        """Let go of the last trial's lock (its outcome is stored by now)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        """The last study callback: stop the sweep after a full disk, or after a stop signal that came when the
+        trial's training was over (its outcome is stored by now)."""
+        if self.stop is not None:
+            stop, self.stop = self.stop, None
+            raise stop
 
     # ------------------------------------------------------------------ the trial
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
+        self.release()
+        self.lock = TrialLock.acquire(self.ctx.recovery.lock_dir, trial.number)   # first: the trial lives from now
+        stop = StopRequest()   # a stop signal outside the trainer's own handling waits until the trial is closed
+        interrupted = False
+        try:
+            with stop:
+                return self._run(trial)
+        except KeyboardInterrupt:   # the trainer stopped at a checkpoint: the trial is closed and queued already
+            interrupted = True
+            raise
+        finally:
+            if stop.signum is not None and not interrupted and self.stop is None:
+                self.stop = Interrupted(f"trial {trial.number} had finished training when {stop.name} came; its "
+                                        "outcome is stored and no further trial starts", stop.signum)
+
+    def _run(self, trial: optuna.Trial) -> float | list[float]:
         n_obj = len(self.ctx.settings.objective)
         blog = trial.user_attrs.get(C.ATTR_BLOG)
         skip = self._skip_reason(trial.study, trial, blog)
@@ -100,8 +140,15 @@ class Objective:
         trials_dir = self.ctx.trials_dir
         out_dir = trials_dir / str(trial.number)
         if out_dir.exists():   # left by an earlier study of the same name: never resume someone else's run
-            log.warning("trial %d: removing the stale folder %s", trial.number, out_dir)
-            shutil.rmtree(out_dir)
+            if RunFolder(out_dir).is_marked():   # a trainer's run folder: ours to replace
+                log.warning("trial %d: removing the stale run folder %s", trial.number, out_dir)
+                shutil.rmtree(out_dir)
+            else:                                # not made by munit: never deleted
+                stamp = time.strftime("%Y%m%d-%H%M%S")
+                aside = next(p for i in count() if not (p := out_dir.with_name(
+                    f"{out_dir.name}.moved-{stamp}" + (f"-{i}" if i else ""))).exists())
+                log.warning("trial %d: %s was not made by munit; moved aside to %s", trial.number, out_dir, aside)
+                out_dir.rename(aside)
         source = resume_source(trial.study, trial)
         if source is not None and _has_checkpoints(RunFolder(trials_dir / str(source))):
             shutil.copytree(trials_dir / str(source), out_dir)
@@ -147,15 +194,24 @@ class Objective:
             if trainer.step:
                 self._replay(trainer, folder, run_id, trial)
             result = trainer.fit()
-        except KeyboardInterrupt:
-            reason = f"interrupted at iteration {trainer.step if trainer is not None else 0}"
-            self._close(trial, run_id, folder, "FAIL", reason, t0, trainer, checkpoint=False)
+        except KeyboardInterrupt as e:
+            step, by = (trainer.step if trainer is not None else 0), signal_name(signum_of(e))
+            self._close(trial, run_id, folder, "FAIL", f"interrupted at iteration {step} ({by})", t0, trainer,
+                        checkpoint=False)
             self.ctx.recovery.queue_retry(trial.study, _frozen(trial.study, trial.number))
-            raise
+            kept = (f"its checkpoint at iteration {step} is kept" if trainer is not None and trainer.last_checkpoint
+                    else "it had no checkpoint yet")
+            raise Interrupted(f"trial {trial.number} was stopped; {kept} and it is queued to resume",
+                              signum_of(e)) from None
         except Exception as e:
+            if disk_full(e):
+                self._disk_full(trial, run_id, folder, t0, trainer, e)
             reason = str(e) if isinstance(e, NonFiniteLossError) else f"{type(e).__name__}: {e}"
-            folder.root.mkdir(parents=True, exist_ok=True)
-            (folder.root / "error.txt").write_text(traceback.format_exc())
+            try:
+                folder.root.mkdir(parents=True, exist_ok=True)
+                (folder.root / "error.txt").write_text(traceback.format_exc())
+            except OSError as write_error:
+                log.warning("trial %d: could not write error.txt (%s)", trial.number, write_error)
             self._close(trial, run_id, folder, "FAIL", reason, t0, trainer, checkpoint=False)
             raise
         if result.stopped is StopReason.STOPPED:
@@ -233,15 +289,30 @@ class Objective:
                     break
             else:
                 state = "COMPLETE"
-        except KeyboardInterrupt:
-            reason = f"interrupted at iteration {min((u['trainer'].step for u in units if u['trainer']), default=0)}"
-            self._close_seeds(trial, run_id, folder, units, "FAIL", reason, t0, checkpoint=False)
+        except KeyboardInterrupt as e:
+            step = min((u["trainer"].step for u in units if u["trainer"]), default=0)
+            self._close_seeds(trial, run_id, folder, units, "FAIL",
+                              f"interrupted at iteration {step} ({signal_name(signum_of(e))})", t0, checkpoint=False)
             ctx.recovery.queue_retry(trial.study, _frozen(trial.study, trial.number))
-            raise
+            raise Interrupted(f"trial {trial.number} was stopped; its seeds keep their checkpoints and it is queued "
+                              "to resume", signum_of(e)) from None
         except Exception as e:
+            if disk_full(e):
+                full = e if isinstance(e, DiskFullError) else DiskFullError(getattr(e, "filename", None)
+                                                                            or folder.root)
+                try:
+                    self._close_seeds(trial, run_id, folder, units, "FAIL", str(full), t0, checkpoint=False)
+                    ctx.recovery.queue_retry(trial.study, _frozen(trial.study, trial.number))
+                except Exception as again:  # noqa: BLE001 -- the stores may sit on the full disk too
+                    log.warning("trial %d: %s (%s)", trial.number, full, again)
+                self.stop = full
+                raise full from e
             reason = str(e) if isinstance(e, NonFiniteLossError) else f"{type(e).__name__}: {e}"
-            folder.root.mkdir(parents=True, exist_ok=True)
-            (folder.root / "error.txt").write_text(traceback.format_exc())
+            try:
+                folder.root.mkdir(parents=True, exist_ok=True)
+                (folder.root / "error.txt").write_text(traceback.format_exc())
+            except OSError as write_error:
+                log.warning("trial %d: could not write error.txt (%s)", trial.number, write_error)
             self._close_seeds(trial, run_id, folder, units, "FAIL", reason, t0, checkpoint=False)
             raise
         finally:
@@ -283,6 +354,20 @@ class Objective:
         steps = [u["trainer"].step for u in units if u["trainer"] is not None]
         stand_in = type("Steps", (), {"step": min(steps) if steps else 0})()
         self._close(trial, run_id, folder, state, reason, t0, stand_in, checkpoint=False, values=values)
+
+    def _disk_full(self, trial: optuna.Trial, run_id: str, folder: RunFolder, t0: float, trainer: Trainer | None,
+                   e: Exception) -> None:
+        """A full disk: close the trial (as far as the stores can still be written), queue its retry (the last
+        checkpoint is intact) and stop the sweep after this trial -- every further trial would fail alike."""
+        full = e if isinstance(e, DiskFullError) else DiskFullError(getattr(e, "filename", None) or folder.root)
+        for step in (lambda: self._close(trial, run_id, folder, "FAIL", str(full), t0, trainer, checkpoint=False),
+                     lambda: self.ctx.recovery.queue_retry(trial.study, _frozen(trial.study, trial.number))):
+            try:
+                step()
+            except Exception as again:  # noqa: BLE001 -- the stores may sit on the full disk too
+                log.warning("trial %d: %s (%s)", trial.number, full, again)
+        self.stop = full
+        raise full from e
 
     # ------------------------------------------------------------------ helpers
     def _skip_reason(self, study: optuna.Study, trial: optuna.Trial, blog: Any) -> str | None:
@@ -331,9 +416,9 @@ class Objective:
         step = trainer.step if trainer is not None else 0
         name = trial_label(C.run_name(trial.number, trial.user_attrs.get(C.ATTR_BLOG)), state,
                            self.ctx.settings.objective, values, step)
-        if reason:
-            trial.set_user_attr(C.ATTR_FAIL_REASON, reason)
         try:
+            if reason:
+                trial.set_user_attr(C.ATTR_FAIL_REASON, reason)
             ts = int(time.time() * 1000)
             client.log_batch(run_id, metrics=[Metric(C.WALL_S, time.perf_counter() - t0, ts, step),
                                               Metric(C.ITERS_REACHED, float(step), ts, step)])

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import time
 import warnings
 from pathlib import Path
@@ -22,7 +21,7 @@ import optuna
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-from .contract import is_url
+from .contract import is_url, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +40,6 @@ def file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def mask_url(storage: str) -> str:
-    """The storage string with any password replaced by ***, for logs and MLflow tags."""
-    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", storage)
 
 
 def sqlalchemy_url(url: str) -> str:

@@ -77,6 +77,16 @@ def make_sampler(name: str, seed: int | None):
     return SAMPLERS[name](seed)
 
 
+def run_seed(seed: int | None, n_trials: int) -> int | None:
+    """The sampler seed of a run that joins a study holding ``n_trials`` trials: ``seed`` itself for a new study
+    (a seeded single-worker study is reproducible), else a seed derived from both. A rerun with the same
+    ``--sampler-seed`` would otherwise replay the first run's draws and repeat its trials exactly."""
+    if seed is None or n_trials == 0:
+        return seed
+    import hashlib
+    return int.from_bytes(hashlib.sha256(f"{seed}:{n_trials}".encode()).digest()[:4], "little")
+
+
 def make_pruner(name: str | None, s: StudySettings):
     if len(s.objective) > 1:
         if name not in (None, "none"):
@@ -115,9 +125,11 @@ def stored(storage, name: str) -> tuple[StudySettings, dict[str, Any]] | None:
 
 
 def resolve_settings(requested: Mapping[str, Any], storage, study_name: str, cuda: bool,
-                     weights: Mapping[str, str] | None = None) -> tuple[StudySettings, dict[str, Any]]:
-    """The study's stored settings (checked against the options given), or new ones; fails before any training
-    when a metric cannot run (missing weights, a synthetic-only metric on real data) or the protocol is bad.
+                     weights: Mapping[str, str] | None = None, allow_unverified: bool = False
+                     ) -> tuple[StudySettings, dict[str, Any]]:
+    """The study's stored settings (checked against the options given), or new ones; fails before the study or
+    any MLflow run exists when a metric cannot run (missing or foreign weights, a synthetic-only metric on real
+    data), the protocol is bad, or -- for a new study -- its trials could not train (:func:`check_trainable`).
     Returns (settings, the options to store with a new study)."""
     from munit.metrics.protocol import Protocol
     from munit.metrics.session import check_available
@@ -129,9 +141,35 @@ def resolve_settings(requested: Mapping[str, Any], storage, study_name: str, cud
     else:
         settings = new_settings(requested, cuda=cuda)
         options = stored_options(requested, settings)
-    check_available(settings.metrics, weights, data_source=settings.data)
+    check_available(settings.metrics, weights, data_source=settings.data, allow_unverified=allow_unverified)
     Protocol(**settings.protocol)   # validates the protocol sizes
+    if have is None:
+        check_trainable(settings)
     return settings, options
+
+
+def check_trainable(s: StudySettings) -> None:
+    """What would fail every trial, found before a study stores its settings: the configs at both ends of every
+    swept range, the data of both splits at the model's size, a batch larger than a domain, an evaluation set
+    the metrics cannot use."""
+    from munit.data import load_domains
+
+    base = s.configs()
+    space = s.search_space
+    for end in ("low", "high"):
+        params = {name: getattr(p, end) for name, p in space.params.items()}
+        space.apply(params, base)   # dataclasses validate every field they get
+    if s.synthetic:   # generated on demand: only the counts can be wrong
+        cap = s.max_images or s.synthetic_train + s.synthetic_val
+        sizes = {"train": [("A", min(s.synthetic_train, cap))] * 2, "val": [("A", min(s.synthetic_val, cap))] * 2}
+    else:             # the folders: missing, empty or unreadable splits fail here with the loader's message
+        data = s.data_config()
+        sizes = {split: [(getattr(ds, "name", "?"), len(ds)) for ds in load_domains(data, split, s.image_size)]
+                 for split in ("train", "val")}
+    for name, n in sizes["train"]:
+        if n < s.batch_size:
+            raise ConfigError(f"--batch-size {s.batch_size} is larger than domain {name!r}'s {n} train image(s); "
+                              "every trial would fail. Use a smaller batch or more images")
 
 
 # ------------------------------------------------------------------------------------------- the study
@@ -158,6 +196,9 @@ def open_study(name: str, storage, settings: StudySettings, options: Mapping[str
     want = [direction(k) for k in settings.objective]
     study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True, directions=want,
                                 sampler=make_sampler(sampler, sampler_seed), pruner=make_pruner(pruner, settings))
+    n = len(study.get_trials(deepcopy=False))
+    if sampler_seed is not None and n:   # joining a study that has trials: draw new configurations
+        study.sampler = make_sampler(sampler, run_seed(sampler_seed, n))
     have = [d.name.lower() for d in study.directions]
     if have != want:
         raise ConfigError(f"study {name!r} optimises {','.join(have)}, the objective "
@@ -183,8 +224,7 @@ def enqueue_blog(study: "optuna.Study", settings: StudySettings) -> None:
 
 
 def parent_tags(storage_url: str, s: StudySettings) -> dict[str, str]:
-    from .storage import mask_url
-    return {C.TAG_STORAGE: mask_url(storage_url), C.TAG_DIRECTIONS: ",".join(direction(k) for k in s.objective),
+    return {C.TAG_STORAGE: C.mask_url(storage_url), C.TAG_DIRECTIONS: ",".join(direction(k) for k in s.objective),
             C.TAG_OBJECTIVE: ",".join(s.objective), C.TAG_DATA: s.data, C.TAG_PRESET: s.preset}
 
 
@@ -252,6 +292,7 @@ def best_trials(study: "optuna.Study") -> list:
         return []
 
 
-__all__ = ["SAMPLERS", "PRUNERS", "make_sampler", "make_pruner", "direction", "stored", "resolve_settings",
+__all__ = ["SAMPLERS", "PRUNERS", "make_sampler", "run_seed", "make_pruner", "direction", "stored",
+           "resolve_settings", "check_trainable",
            "OpenStudy", "open_study", "enqueue_blog", "parent_tags", "parent_params", "setup_lock_path",
            "setup_study", "close_parent", "best_trials"]

@@ -28,6 +28,10 @@ from typing import Any, Sequence
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from munit.threads import prefer_passive_wait  # noqa: E402
+
+prefer_passive_wait()   # before torch loads, in this process and (inherited) in every worker it spawns
+
 from experiments import contract as C  # noqa: E402
 from experiments.presets import SWEEP_PRESETS  # noqa: E402
 from experiments.study import PRUNERS, SAMPLERS  # noqa: E402
@@ -73,8 +77,8 @@ STUDY, DATA, ITERS, WORKER = ("study", "data and model (stored with the study)",
 OPTIONS: tuple[Option, ...] = (
     Option("trials", "the study's total number of trials (default 20); a rerun continues up to it, all workers "
            "together run exactly this many", STUDY, kw=dict(type=int, default=20)),
-    Option("study_name", f"Optuna study = MLflow experiment (default {DEFAULT_STUDY})", STUDY,
-           kw=dict(default=DEFAULT_STUDY)),
+    Option("study_name", f"Optuna study = MLflow experiment = folder name: {C.NAME_CHARS} (default "
+           f"{DEFAULT_STUDY})", STUDY, kw=dict(default=DEFAULT_STUDY)),
     Option("root", "folder of the default stores: ROOT/mlflow.db, ROOT/optuna.journal, ROOT/artifacts, ROOT/trials "
            f"(default {C.DEFAULT_ROOT})", STUDY, kw=dict(default=C.DEFAULT_ROOT)),
     Option("storage", "Optuna storage: a journal file path (default ROOT/optuna.journal), "
@@ -133,15 +137,15 @@ OPTIONS: tuple[Option, ...] = (
 
     Option("device", "auto, cpu, cuda or cuda:N (one GPU per worker: CUDA_VISIBLE_DEVICES)", WORKER,
            kw=dict(default="auto")),
-    Option("workers", "worker processes to run on this machine (default: one per visible GPU when the device is "
-           "auto or cuda on a CUDA machine, else 1). Worker i gets GPU i (CUDA_VISIBLE_DEVICES, within the list "
-           "already set); more workers than GPUs share them round robin; --device cuda:N puts every worker on GPU N",
-           WORKER, kw=dict(type=int)),
+    Option("workers", "worker processes to run on this machine. Default: on CUDA one per visible GPU (device auto "
+           "or cuda; worker i gets GPU i through CUDA_VISIBLE_DEVICES, within the list already set; more workers "
+           "than GPUs share them round robin; --device cuda:N puts every worker on GPU N); on CPU as many as pay: "
+           "one per core for the tiny preset, per 2 cores for small, 1 for paper", WORKER, kw=dict(type=int)),
     Option("fast_path", f"speed levers of this worker's training step (munit.fastpath; no effect on what is "
            f"computed beyond rounding). Default: {cuda_default().levers_name} on CUDA (the speed setting "
            f"{CUDA_DEFAULT}), eager on CPU", WORKER, kw=dict(choices=list(LEVERS))),
-    Option("threads", "torch CPU threads per worker (default on CPU: half the cores per worker, at least 1)",
-           WORKER, kw=dict(type=int)),
+    Option("threads", "torch CPU threads per worker (default on CPU: the cores this process may use, shared "
+           "among the workers)", WORKER, kw=dict(type=int)),
     Option("heartbeat", "seconds between heartbeats (RDB storages; a trial silent for twice that is failed and "
            "retried)", WORKER, kw=dict(type=int, default=60)),
     Option("cache_dir", "metric cache (real-set statistics, domain classifier); default $MUNIT_CACHE or "
@@ -170,7 +174,7 @@ class SweepConfig:
     pruner: str | None = None
     blog: bool = False
     device: str = "auto"
-    workers: int | None = None         # None: default_workers(device)
+    workers: int | None = None         # None: one per GPU on CUDA, as many as pay on CPU (auto_workers)
     fast_path: str | None = None       # None: the CUDA default's levers on CUDA, eager elsewhere
     threads: int | None = None
     heartbeat: int = 60
@@ -182,6 +186,7 @@ class SweepConfig:
     argv: list[str] = field(default_factory=list)          # to spawn identical workers
     settings: dict[str, Any] = field(default_factory=dict)
     weights: dict[str, str] = field(default_factory=dict)
+    allow_unverified_weights: bool = False
 
     @property
     def storage_url(self) -> str:
@@ -213,7 +218,8 @@ def config_from_args(args: argparse.Namespace, argv: Sequence[str]) -> SweepConf
 
     worker = {o.name: getattr(args, o.name) for o in OPTIONS if not o.stored}
     settings = {o.name: getattr(args, o.name) for o in OPTIONS if o.stored and getattr(args, o.name) is not None}
-    return SweepConfig(**worker, argv=list(argv), settings=settings, weights=weights_from_args(args))
+    return SweepConfig(**worker, argv=list(argv), settings=settings, weights=weights_from_args(args),
+                       allow_unverified_weights=args.allow_unverified_weights)
 
 
 # ------------------------------------------------------------------------------------------------ running
@@ -244,25 +250,30 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
     from experiments.storage import open_storage
     from experiments.mlflow_ui import runs_url
     from experiments.study import best_trials, close_parent, direction, resolve_settings, setup_study
-    from experiments.workers import TrialRecovery, default_threads, default_workers, spawn_workers
+    from experiments.workers import TrialRecovery, auto_workers, default_threads, default_workers, spawn_workers
     from munit.trainer import resolve_device
 
     t0 = time.perf_counter()
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     optuna.logging.set_verbosity(optuna.logging.ERROR)   # one line per trial is printed here instead
+    if not C.valid_name(cfg.study_name):
+        raise ConfigError(f"--study-name {cfg.study_name!r}: a study name is also a folder name; use only "
+                          f"{C.NAME_CHARS}")
     if cfg.trials < 0:
         raise ConfigError(f"--trials must be >= 0, got {cfg.trials}")
-    device = resolve_device(cfg.device)
-    if cfg.workers is None:
-        cfg = dataclasses.replace(cfg, workers=default_workers(device))
-    if cfg.workers < 1:
+    if cfg.workers is not None and cfg.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {cfg.workers}")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {cfg.threads}")
+    device = resolve_device(cfg.device)
     if cfg.threads or device.type == "cpu":
-        torch.set_num_threads(cfg.threads or default_threads(cfg.workers))
+        torch.set_num_threads(cfg.threads or default_threads(cfg.workers or 1))
     Path(cfg.root).mkdir(parents=True, exist_ok=True)
-    recovery = TrialRecovery(cfg.tracking)
+    local = not C.is_url(cfg.storage_url) or cfg.storage_url.startswith("sqlite:")
+    recovery = TrialRecovery(cfg.tracking, C.lock_dir(cfg.storage_url, cfg.root, cfg.study_name), local=local)
     storage = open_storage(cfg.storage_url, heartbeat_interval=cfg.heartbeat, on_stale=recovery)
-    settings, options = resolve_settings(cfg.settings, storage, cfg.study_name, device.type == "cuda", cfg.weights)
+    settings, options = resolve_settings(cfg.settings, storage, cfg.study_name, device.type == "cuda", cfg.weights,
+                                         cfg.allow_unverified_weights)
     if device.type != "cuda":   # before any trial: every one of them would fail the same way
         if settings.precision != "fp32":
             raise ConfigError(f"study {cfg.study_name!r} trains in {settings.precision} (autocast), which needs a "
@@ -283,14 +294,19 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
     for line in header(cfg.study_name, s.settings, states, cfg.trials, cfg.tracking, cfg.storage_url, directions,
                        runs_url(cfg.tracking, s.experiment_id)):
         console.print(line)
+    workers = cfg.workers
+    if workers is None:
+        if device.type == "cuda":
+            workers = default_workers(device)
+        else:
+            per = SWEEP_PRESETS[s.settings.preset].cpu_worker_threads
+            workers = auto_workers(per, cfg.threads, budget.remaining(s.study))
     interrupted = False
     try:
         if budget.remaining(s.study) > 0:
-            if cfg.workers > 1:
+            if workers > 1:
                 console.follow(s.study)
-                code = spawn_workers(cfg.argv, cfg.workers, cfg.threads, device)
-                if code:
-                    raise RuntimeError(f"a worker exited with status {code}")
+                spawn_workers(cfg.argv, workers, cfg.threads, device)
             else:
                 _work(cfg, s, device, budget, recovery, console)
     except KeyboardInterrupt:
@@ -323,19 +339,24 @@ def _work(cfg: SweepConfig, s, device, budget, recovery, console) -> None:
     from munit.metrics.session import Evaluator
 
     evaluator = Evaluator(list(s.settings.metrics), Protocol(**s.settings.protocol), cache_dir=cfg.cache_dir,
-                          weights=cfg.weights, repeats=s.settings.eval_repeats)
+                          weights=cfg.weights, repeats=s.settings.eval_repeats,
+                          allow_unverified=cfg.allow_unverified_weights)
     progress = bool(cfg.progress)   # the trainer's own bar; the study bar shows the running trial's iteration
     fast_path = cfg.fast_path or (cuda_default().levers_name if device.type == "cuda" else "eager")
     ctx = TrialContext(s.settings, s.settings.search_space, evaluator, s.client, s.experiment_id, s.parent_run_id,
                        cfg.trials_dir, str(device), budget, recovery, progress, console, cfg.seed_workers, fast_path)
-    study_callbacks = [console.on_trial, dead_trials_callback(recovery), budget]
-    s.study.optimize(Objective(ctx), catch=(Exception,), gc_after_trial=False, callbacks=study_callbacks)
+    objective = Objective(ctx)
+    study_callbacks = [console.on_trial, dead_trials_callback(recovery), budget, objective.after_trial]
+    try:
+        s.study.optimize(objective, catch=(Exception,), gc_after_trial=False, callbacks=study_callbacks)
+    finally:
+        objective.release()
 
 
 # ------------------------------------------------------------------------------------------------ summary
 
 def format_summary(r: SweepSummary) -> str:
-    from experiments.storage import mask_url
+    from experiments.contract import mask_url
 
     s = r.settings
     states = ", ".join(f"{n} {k.lower()}" for k, n in sorted(r.states.items())) or "none"
@@ -355,40 +376,60 @@ def format_summary(r: SweepSummary) -> str:
         lines.append(f"{label}: trial {t.number}{blog}: {vals}; {params}; MLflow run "
                      f"{t.user_attrs.get(C.ATTR_RUN_ID, '?')}")
     lines += ["results:",
-              f"  MLflow tracking URI  {r.tracking_uri}  (experiment {r.study_name!r}, id {r.experiment_id}; "
+              f"  MLflow tracking URI  {mask_url(r.tracking_uri)}  (experiment {r.study_name!r}, "
+              f"id {r.experiment_id}; "
               f"parent run {r.parent_run_id})",
               f"  Optuna storage       {mask_url(r.storage)}  (study {r.study_name!r})",
               f"  trial folders        {r.trials_dir}/<trial number>/"]
     from experiments.mlflow_ui import runs_url
     if not r.tracking_uri.startswith(("http://", "https://")):
-        lines.append(f"open the MLflow UI:    mlflow ui --backend-store-uri {r.tracking_uri} --port 5000")
-    lines.append(f"the study's runs:      {runs_url(r.tracking_uri, r.experiment_id)}")
+        lines.append(f"open the MLflow UI:    mlflow ui --backend-store-uri {mask_url(r.tracking_uri)} --port 5000")
+    lines.append(f"the study's runs:      {runs_url(mask_url(r.tracking_uri), r.experiment_id)}")
     lines.append(f"Optuna dashboard:      optuna-dashboard {shlex.quote(mask_url(r.storage))}   "
                  "(pip install optuna-dashboard)")
     return "\n".join(lines)
 
 
+def continue_command(argv: Sequence[str]) -> str:
+    """The command that continues a stopped sweep, passwords masked."""
+    return shlex.join(["python", "experiments/sweep.py", *(C.mask_url(a) for a in argv)])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from munit.checkpoint import DiskFullError, disk_full
+    from munit.stopping import exit_status, signal_name, signum_of, terminate_like_interrupt
+
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     cfg = config_from_args(args, argv)
+    terminate_like_interrupt()   # SIGTERM (kill, docker stop): the same checkpoint-and-stop as Ctrl-C
+    from experiments.workers import WorkerFailed
     from munit.cli import user_errors
     try:
         summary = run_sweep(cfg)
     except user_errors() as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C must not cut the message short
-        try:
-            again = shlex.join(["python", "experiments/sweep.py", *argv])
-            if not cfg.no_summary:
-                print(f"\nstopped by Ctrl-C; the running trial saved a checkpoint and is queued to resume. "
-                      f"Continue with: {again}", file=sys.stderr)
-        finally:
-            signal.signal(signal.SIGINT, previous)
-        return 130
+    except WorkerFailed as e:
+        print(f"error: {e}. Continue with: {continue_command(argv)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as e:
+        # a second signal must not cut the message short
+        old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+        if not cfg.no_summary:
+            what = str(e) or "no trial was running"
+            print(f"\nstopped by {signal_name(signum_of(e))}: {what}. Continue with: {continue_command(argv)}",
+                  file=sys.stderr)
+        for s, h in old.items():
+            signal.signal(s, h)
+        return exit_status(signum_of(e))
+    except Exception as e:
+        if not disk_full(e):
+            raise
+        full = DiskFullError(getattr(e, "filename", None) or cfg.root)
+        print(f"error: {full} ({type(e).__name__}: {e})", file=sys.stderr)
+        return 2
     if not cfg.no_summary:
         print(format_summary(summary), flush=True)
     return 0

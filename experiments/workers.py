@@ -1,9 +1,14 @@
-"""Worker processes: spawning several on one machine (``--workers K``), their CPU share, and recovering from
-workers that died mid-trial (kill -9, a crashed machine) or were interrupted (Ctrl-C).
+"""Worker processes: spawning several on one machine (``--workers K``), their CPU share, the signals the parent
+forwards to them, and recovering from workers that died mid-trial (kill -9, a crashed machine) or were
+interrupted (Ctrl-C, SIGTERM).
 
-A dead worker leaves its trial RUNNING. It is found in one of two ways:
-* on one machine, by process id: every trial records its worker as ``host:pid`` (user attr ``worker``), and a
-  RUNNING trial of this host whose process is gone is dead for sure (works with every storage, at once);
+A dead worker leaves its trial RUNNING. It is found in one of two ways, neither of which trusts host names or
+process ids (a container's sweep is PID 1 in every run, and host names change):
+* on one machine, by an OS file lock: a worker holds ``fcntl.flock`` on ``<lock dir>/<trial number>``
+  (:func:`experiments.contract.lock_dir`: beside the journal or SQLite file) from the moment it takes a trial
+  until the trial's outcome is stored, and the OS releases it when the process dies, however it dies. A RUNNING trial whose lock file is free is dead for sure; one that never got a lock file
+  (killed between Optuna's ask and the lock) is dead once it is :data:`NO_LOCK_GRACE_S` old -- for local
+  storages only, since with PostgreSQL such a trial may be running on another machine;
 * across machines, by Optuna's heartbeat (RDB storages): a trial whose worker stopped beating for the grace
   period is failed by ``optuna.storages.fail_stale_trials``, which the next trial start of any worker runs.
 
@@ -14,11 +19,15 @@ worker runs first, continuing from the dead trial's last checkpoint (:func:`resu
 from __future__ import annotations
 
 import copy
+import datetime
+import errno
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -29,6 +38,8 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from munit.checkpoint import RunFolder
+from munit.stopping import Interrupted, exit_status
+from munit.threads import available_cores
 
 from . import contract as C
 from .tracking import end_run, open_client
@@ -36,34 +47,87 @@ from .tracking import end_run, open_client
 log = logging.getLogger(__name__)
 
 INHERITED_ATTRS = (C.ATTR_BLOG,)
+NO_LOCK_GRACE_S = 60.0    # a RUNNING trial without a lock file this old was abandoned between ask and lock
 
 
 def worker_id() -> str:
+    """Who runs a trial, for people (user attr and MLflow tag ``worker``); liveness never depends on it."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _dead_here(worker: str | None) -> bool:
-    """True if ``worker`` (host:pid) ran on this host and its process no longer exists."""
-    if not worker or ":" not in worker:
-        return False
-    host, _, pid = worker.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-        return False
+class TrialLock:
+    """The OS lock a worker holds while it runs a trial (see the module docstring). The lock file appears
+    already locked (created and locked under a temporary name, then renamed), so no other process can ever
+    find it free while its owner lives."""
+
+    def __init__(self, path: Path, fd: int):
+        self.path, self._fd = path, fd
+
+    @staticmethod
+    def path_for(lock_dir: Path, number: int) -> Path:
+        return Path(lock_dir) / str(number)
+
+    @classmethod
+    def acquire(cls, lock_dir: Path, number: int) -> "TrialLock":
+        import fcntl
+
+        path = cls.path_for(lock_dir, number)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{number}.", dir=path.parent)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.write(fd, f"{worker_id()}\n".encode())
+            os.replace(tmp, path)
+        except BaseException:
+            os.close(fd)
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return cls(path, fd)
+
+    def release(self) -> None:
+        """After the trial's outcome is stored: remove the file, then let go of the lock."""
+        import fcntl
+
+        if self._fd < 0:
+            return
+        self.path.unlink(missing_ok=True)
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        self._fd = -1
+
+
+def lock_state(lock_dir: Path, number: int) -> str:
+    """"held" (its worker lives), "free" (its worker died) or "absent" (no lock file on this machine)."""
+    import fcntl
+
+    path = TrialLock.path_for(lock_dir, number)
     try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:   # exists, owned by someone else
-        return False
-    return False
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return "absent"
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return "held"
+        raise
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return "free"
+    finally:
+        os.close(fd)
 
 
 class TrialRecovery:
     """Closes dead trials (Optuna FAIL + reason, MLflow run FAILED) and queues their retries. Also the
-    ``heartbeat_stale_trial_callback`` of RDB storages."""
+    ``heartbeat_stale_trial_callback`` of RDB storages. ``lock_dir``: where this study's trial locks live;
+    ``local``: the storage is on this machine only (journal file, SQLite), so a RUNNING trial without a lock
+    file here cannot be running elsewhere."""
 
-    def __init__(self, tracking_uri: str):
+    def __init__(self, tracking_uri: str, lock_dir: Path | None = None, local: bool = True):
         self.tracking_uri = tracking_uri
+        self.lock_dir = Path(lock_dir) if lock_dir is not None else None
+        self.local = local
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             self.retry = RetryHeartbeatStaleTrialCallback()
@@ -93,14 +157,29 @@ class TrialRecovery:
         self.close_run(trial, reason)
         self.queue_retry(study, trial)
 
+    def dead_reason(self, t: FrozenTrial) -> str | None:
+        """Why RUNNING trial ``t`` is dead (None: alive, or not decidable here)."""
+        if self.lock_dir is None:
+            return None
+        state = lock_state(self.lock_dir, t.number)
+        worker = t.user_attrs.get(C.ATTR_WORKER, "?")
+        if state == "free":
+            return f"worker process {worker} died mid-trial (its trial lock is free); retried as a new trial"
+        if state == "absent" and self.local and t.datetime_start is not None:
+            age = (datetime.datetime.now() - t.datetime_start).total_seconds()
+            if age >= NO_LOCK_GRACE_S:
+                return (f"worker died mid-trial before it took the trial's lock (started {age:.0f} s ago); retried "
+                        "as a new trial")
+        return None
+
     def fail_dead_local_trials(self, study: optuna.Study) -> list[int]:
-        """Fail and retry the RUNNING trials whose worker process on this host is gone. Returns their numbers."""
+        """Fail and retry the RUNNING trials whose worker is gone (their lock is free, or they never got one).
+        Returns their numbers."""
         failed = []
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            worker = t.user_attrs.get(C.ATTR_WORKER)
-            if not _dead_here(worker):
+            reason = self.dead_reason(t)
+            if reason is None:
                 continue
-            reason = f"worker process {worker} died mid-trial; retried as a new trial"
             try:
                 study._storage.set_trial_user_attr(t._trial_id, C.ATTR_FAIL_REASON, reason)
                 # the same check-and-set as optuna.storages.fail_stale_trials: one worker wins
@@ -134,10 +213,10 @@ def dead_trials_callback(recovery: TrialRecovery):
 # ------------------------------------------------------------------------------------------------ spawning
 
 def default_threads(workers: int) -> int:
-    """CPU threads per worker: half the cores it has to itself. PyTorch's CPU thread pool collapses when its
-    threads compete for cores (2 cores, tiny preset: 8 it/s with 1 thread, 0.6 it/s with 2 while another process
-    runs), and a sweep always has company: evaluation, MLflow, other workers."""
-    return max(1, (os.cpu_count() or 1) // workers // 2)
+    """CPU threads per worker: the cores this process may use (affinity, cgroup quota) shared among the workers.
+    Safe with every core busy because the entry points set ``OMP_WAIT_POLICY=PASSIVE`` before torch loads (see
+    :mod:`munit.threads`)."""
+    return max(1, available_cores() // workers)
 
 
 def visible_gpus() -> list[str]:
@@ -177,9 +256,28 @@ def worker_gpus(workers: int, device) -> list[str | None]:
     return [gpus[i % len(gpus)] for i in range(workers)]
 
 
-def spawn_workers(argv: Sequence[str], workers: int, threads: int | None, device=None) -> int:
-    """Run ``workers`` copies of this sweep command (each one worker) and wait for them; their status. On CUDA
-    (``device``), worker i sees only its GPU (:func:`worker_gpus`) and trains on it as ``cuda:0``."""
+def auto_workers(threads_per_worker: int | None, threads: int | None, remaining: int) -> int:
+    """How many CPU workers pay when ``--workers`` is left out: one per ``threads`` (``--threads``) or
+    ``threads_per_worker`` (the study's preset) of the cores this process may use, at most one per remaining
+    trial; 1 when the preset wants every core for one worker."""
+    per = threads or threads_per_worker
+    if not per:
+        return 1
+    return max(1, min(available_cores() // per, remaining))
+
+
+class WorkerFailed(RuntimeError):
+    """A worker process ended badly (killed by a signal, or an error it has printed): one line for the user."""
+
+
+def spawn_workers(argv: Sequence[str], workers: int, threads: int | None, device=None) -> list[int]:
+    """Run ``workers`` copies of this sweep command (each one worker) and wait for them; their exit statuses.
+
+    On CUDA (``device``), worker i sees only its GPU (:func:`worker_gpus`) and trains on it as ``cuda:0``. The
+    workers run in their own session, so a terminal's Ctrl-C reaches only this process, which forwards it -- and
+    SIGTERM -- to every worker exactly once (a second one, again once: they stop at once). Raises
+    :class:`~munit.stopping.Interrupted` after a forwarded signal and :class:`WorkerFailed` when a worker was
+    killed or failed, each with a message that says what happened to the workers."""
     procs = []
     threads = threads or default_threads(workers)
     gpus = worker_gpus(workers, device) if device is not None else [None] * workers
@@ -187,19 +285,40 @@ def spawn_workers(argv: Sequence[str], workers: int, threads: int | None, device
         cmd = [sys.executable, "-m", "experiments.sweep", *argv, "--workers", "1", "--worker-index", str(i),
                "--threads", str(threads), "--no-summary"]
         env = None if gpus[i] is None else {**os.environ, "CUDA_VISIBLE_DEVICES": gpus[i]}
-        procs.append(subprocess.Popen(cmd, cwd=os.getcwd(), env=env))
-    interrupted = False
-    while True:
-        try:
-            codes = [p.wait() for p in procs]
-            break
-        except KeyboardInterrupt:   # Ctrl-C reached the workers too; let them close their trials
-            interrupted = True
-    if interrupted or any(c == 130 for c in codes):
-        raise KeyboardInterrupt
-    bad = [c for c in codes if c]
-    return bad[0] if bad else 0
+        procs.append(subprocess.Popen(cmd, cwd=os.getcwd(), env=env, start_new_session=True))
+    received: list[int] = []
+
+    def forward(signum, frame):
+        received.append(signum)
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signum)
+
+    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        codes = [p.wait() for p in procs]
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    check_exits(codes, [p.pid for p in procs], received[0] if received else None)
+    return codes
 
 
-__all__ = ["worker_id", "TrialRecovery", "resume_source", "dead_trials_callback", "default_threads",
-           "visible_gpus", "default_workers", "worker_gpus", "spawn_workers"]
+def check_exits(codes: Sequence[int], pids: Sequence[int], signum: int | None) -> None:
+    """Turn the workers' exit statuses into one true sentence (see :func:`spawn_workers`)."""
+    stopped = [i for i, c in enumerate(codes) if c in (exit_status(signal.SIGINT), exit_status(signal.SIGTERM))]
+    parts = [f"worker {i} (pid {pids[i]}) was killed by {signal.Signals(-c).name}; its trial is failed and retried "
+             "by another worker or the next sweep run" for i, c in enumerate(codes) if c < 0]
+    parts += [f"worker {i} (pid {pids[i]}) failed with exit status {c} (its error is printed above)"
+              for i, c in enumerate(codes) if c > 0 and i not in stopped]
+    if signum is not None:
+        done = (f"{len(stopped)} of {len(codes)} workers stopped cleanly (a running trial keeps its checkpoint and "
+                "is queued to resume)" if stopped else "no worker was left to stop")
+        raise Interrupted("; ".join([done, *parts]), signum)
+    if parts:
+        raise WorkerFailed("; ".join(parts))
+
+
+__all__ = ["worker_id", "NO_LOCK_GRACE_S", "TrialLock", "lock_state", "TrialRecovery", "resume_source",
+           "dead_trials_callback", "default_threads", "auto_workers", "visible_gpus", "default_workers", "worker_gpus",
+           "WorkerFailed", "spawn_workers", "check_exits"]

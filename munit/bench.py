@@ -172,7 +172,9 @@ def metrics_main(argv: list[str] | None = None) -> int:
                 torch.manual_seed(0)
                 gen_a, gen_b = Generator(mcfg).to(device), Generator(mcfg).to(device)
             clf = ClassifierConfig(epochs=args.classifier_epochs)
-            session = Session(metrics, cache_dir=os.path.join(tmp, "cache"), classifier=clf)
+            # stand-ins are not the official files: allowed here, and recorded as unverified in the results
+            session = Session(metrics, cache_dir=os.path.join(tmp, "cache"), classifier=clf,
+                              allow_unverified=args.stand_in_weights)
 
             def timed(s: Session) -> tuple[float, dict]:
                 _sync(device)
@@ -186,7 +188,8 @@ def metrics_main(argv: list[str] | None = None) -> int:
             per_metric = {}
             if args.per_metric and len(metrics) > 1:
                 for m in metrics:
-                    s = Session([m], cache_dir=os.path.join(tmp, "cache"), classifier=clf)
+                    s = Session([m], cache_dir=os.path.join(tmp, "cache"), classifier=clf,
+                                allow_unverified=args.stand_in_weights)
                     timed(s)  # builds networks, loads cached statistics
                     per_metric[m] = round(timed(s)[0], 3)
         finally:

@@ -9,10 +9,13 @@ code that never trains (experiments' bookkeeping, analysis).
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import os
 import random
+import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -28,15 +31,86 @@ class CheckpointError(RuntimeError):
 
 
 FORMAT_VERSION = 1
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_FULL_MESSAGES = ("no space left on device", "database or disk is full", "disk quota exceeded")
+
+
+class DiskFullError(OSError):
+    """A write failed because its filesystem is full (or over quota). The message names the file; what was
+    there before (a checkpoint, a config) is intact, because every such file is replaced atomically."""
+
+    def __init__(self, path: str | os.PathLike):
+        super().__init__(errno.ENOSPC, f"no space left on device while writing {path}", str(path))
+        self.path = Path(path)
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+def disk_full(exc: BaseException, folder: str | os.PathLike | None = None) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) means a full disk: ENOSPC/EDQUOT, SQLite's "database
+    or disk is full", or -- for writers that hide the errno, like torch.save's "unexpected pos" -- ``folder``
+    having less than 1 MiB free."""
+    seen = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, DiskFullError) or (isinstance(e, OSError) and e.errno in _FULL_ERRNOS):
+            return True
+        if any(m in str(e).lower() for m in _FULL_MESSAGES):
+            return True
+        e = e.__cause__ or e.__context__
+    if folder is not None:
+        try:
+            return shutil.disk_usage(folder).free < 2**20
+        except OSError:
+            return False
+    return False
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike) -> Iterator[None]:
+    """Turn a full-disk failure while writing ``path`` into :class:`DiskFullError` (one clear line instead of,
+    e.g., torch's "unexpected pos" traceback)."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except (OSError, RuntimeError) as e:
+        folder = Path(path) if Path(path).is_dir() else Path(path).parent
+        # torch's writer hides the errno ("unexpected pos"): then a (nearly) full folder is the evidence
+        if disk_full(e, folder if isinstance(e, RuntimeError) and folder.exists() else None):
+            raise DiskFullError(getattr(e, "filename", None) or path) from e
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Replace ``path`` by ``text`` atomically (temp file + rename): a full disk or a crash never leaves it
+    truncated."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with writing(path):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return path
 
 
 class RunFolder:
     """The files of one training run (``Trainer``'s ``out_dir``) -- the only place that knows their names:
 
     ``config.json`` (every config), ``log.jsonl`` (one JSON line per log interval: ``step`` + training scalars),
-    ``metrics.jsonl`` (one line per evaluation), ``samples/{a2b,b2a}_<step>.png``, ``checkpoints/last.pt``.
+    ``metrics.jsonl`` (one line per evaluation), ``samples/{a2b,b2a}_<step>.png``, ``checkpoints/last.pt``, and
+    the marker ``.munit-run`` that says the folder was made by a munit trainer (so tools may delete it; a folder
+    without it is never deleted by this project).
     """
 
+    MARKER = ".munit-run"
     CONFIG = "config.json"
     LOG = "log.jsonl"
     METRICS = "metrics.jsonl"
@@ -72,9 +146,19 @@ class RunFolder:
     def has_checkpoint(self) -> bool:
         return self.checkpoint.is_file()
 
+    def mark(self) -> None:
+        """Write the marker file (see the class docstring)."""
+        marker = self.root / self.MARKER
+        if not marker.is_file():
+            atomic_write_text(marker, "made by munit-ablate's trainer\n")
+
+    def is_marked(self) -> bool:
+        return (self.root / self.MARKER).is_file()
+
     def append(self, name: str, record: dict[str, Any]) -> None:
         """One JSON line to ``log.jsonl`` or ``metrics.jsonl``."""
-        with open(self.root / name, "a") as f:
+        path = self.root / name
+        with writing(path), open(path, "a") as f:
             f.write(json.dumps(record) + "\n")
 
     def records(self, name: str, upto: int | None = None) -> list[dict[str, Any]]:
@@ -110,7 +194,7 @@ class RunFolder:
             if not path.is_file():
                 continue
             kept[name] = self.records(name, upto)
-            path.write_text("".join(json.dumps(r) + "\n" for r in kept[name]))
+            atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept[name]))
         return kept
 
     def samples(self) -> Iterator[Path]:
@@ -124,16 +208,17 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format_version": FORMAT_VERSION, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with writing(path):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save({"format_version": FORMAT_VERSION, **state}, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return path
 
 
@@ -181,4 +266,5 @@ def restore_rng(rng: dict[str, Any]) -> None:
     random.setstate((v, tuple(internal), gauss))
 
 
-__all__ = ["RunFolder", "CheckpointError", "save_checkpoint", "load_checkpoint", "capture_rng", "restore_rng"]
+__all__ = ["RunFolder", "CheckpointError", "DiskFullError", "disk_full", "writing", "atomic_write_text",
+           "save_checkpoint", "load_checkpoint", "capture_rng", "restore_rng"]

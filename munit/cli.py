@@ -35,13 +35,13 @@ offline: put weights-inception-2015-12-05-6726825d.pth and alexnet-owt-7be5be79.
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """The exceptions every command line of the project prints as one ``error: ...`` line (exit status 2): bad
-    configs, data, checkpoints, metrics and paths -- things the user can fix."""
-    from .checkpoint import CheckpointError
+    configs, data, checkpoints, metrics and paths, a full disk -- things the user can fix."""
+    from .checkpoint import CheckpointError, DiskFullError
     from .data import DataError
     from .metrics.protocol import MetricError
     from .trainer import NonFiniteLossError
-    return (ConfigError, DataError, CheckpointError, NonFiniteLossError, MetricError, FileNotFoundError,
-            NotADirectoryError, IsADirectoryError, PermissionError)
+    return (ConfigError, DataError, CheckpointError, NonFiniteLossError, MetricError, DiskFullError,
+            FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
 
 
 def add_data_args(p: argparse.ArgumentParser, default: str | None = "synthetic") -> None:
@@ -79,9 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a MUNIT model", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_data_args(t)
+    add_data_args(t, default=None)
     t.add_argument("--out", required=True, help="run folder: config.json, log.jsonl, samples/, checkpoints/")
-    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt if it exists")
+    t.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoints/last.pt if it exists; options left out keep the checkpoint's "
+                        "values, and a different optimiser, schedule or data is refused")
     t.add_argument("--preset", choices=list(PRESETS), default=None,
                    help=f"model size; default: {PAPER_DEFAULTS.preset} on CUDA with real data, {CPU_DEFAULTS.preset} "
                         "otherwise (the CPU sweep's)")
@@ -95,10 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr-step", type=int, default=None, help="StepLR step size in iterations (gamma 0.5); "
                                                              "default 100,000 (paper) or iters/3")
     for f in fields(LossWeights):  # one option per loss weight, named and defaulted by LossWeights itself
-        t.add_argument(f"--lambda-{f.name}", type=float, default=f.default, dest=f"lambda_{f.name}",
+        t.add_argument(f"--lambda-{f.name}", type=float, default=None, dest=f"lambda_{f.name}",
                        help=f"loss weight (default {f.default:g})")
     t.add_argument("--vgg-weights", default=None, help="path to vgg16-397923af.pth (only for --lambda-vgg > 0)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=None, help="default 0")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     t.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
     t.add_argument("--channels-last", action="store_true")
@@ -170,49 +172,75 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _resumed_config(args) -> dict[str, Any] | None:
+    """The saved configs of the checkpoint ``--resume`` continues (None: no resume or no checkpoint yet)."""
+    from .checkpoint import RunFolder, load_checkpoint
+
+    folder = RunFolder(args.out)
+    if not (args.resume and folder.has_checkpoint()):
+        return None
+    return load_checkpoint(folder.checkpoint)["config"]
+
+
 def cmd_train(args) -> int:
     import torch
 
+    from .config import ModelConfig, from_dict
     from .metrics.weights import weights_from_args
     from .trainer import Trainer
 
+    saved = _resumed_config(args)   # on --resume, options left out keep the checkpoint's values
+    data = data_config(args, saved=dict(saved["data"]) if saved else None)
     cuda = (args.device == "auto" and torch.cuda.is_available()) or args.device.startswith("cuda")
-    defaults = PAPER_DEFAULTS if cuda and args.data != "synthetic" else CPU_DEFAULTS
-    preset = args.preset or defaults.preset
-    if args.preset == PAPER_DEFAULTS.preset:
+    defaults = PAPER_DEFAULTS if cuda and data.source != "synthetic" else CPU_DEFAULTS
+    if saved and not (args.preset or args.image_size):
+        mcfg = from_dict(ModelConfig, dict(saved["model"]))
+        preset = "saved"
+    else:
+        preset = args.preset or defaults.preset
+        overrides = {"image_size": args.image_size} if args.image_size else {}
+        mcfg = model_preset(preset, **overrides)
+    if preset == PAPER_DEFAULTS.preset:
         defaults = PAPER_DEFAULTS
-    overrides = {"image_size": args.image_size} if args.image_size else {}
-    mcfg = model_preset(preset, **overrides)
-    iters = args.iters if args.iters is not None else (1_000_000 if preset == "paper" else 2_000)
-    every = lambda v: v if v is not None else max(1, iters // 10)  # noqa: E731
-    given = lambda v, default: v if v is not None else default  # noqa: E731
-    tcfg = TrainConfig(iters=iters, batch_size=given(args.batch_size, defaults.batch_size),
-                       lr=given(args.lr, defaults.lr),
-                       lr_step=args.lr_step if args.lr_step is not None else default_lr_step(preset, iters),
-                       seed=args.seed, device=args.device, precision=args.precision,
+    old = dict(saved["train"]) if saved else {}
+    iters = args.iters if args.iters is not None else old.get("iters", 1_000_000 if preset == "paper" else 2_000)
+    every = lambda v, k: v if v is not None else old.get(k, max(1, iters // 10))  # noqa: E731
+    given = lambda v, k, default: v if v is not None else old.get(k, default)  # noqa: E731
+    tcfg = TrainConfig(iters=iters, batch_size=given(args.batch_size, "batch_size", defaults.batch_size),
+                       lr=given(args.lr, "lr", defaults.lr),
+                       lr_step=given(args.lr_step, "lr_step", default_lr_step(preset, iters)),
+                       seed=given(args.seed, "seed", 0), device=args.device, precision=args.precision,
                        channels_last=args.channels_last, cudnn_benchmark=args.cudnn_benchmark,
                        compile=args.compile, compile_mode=args.compile_mode, cuda_graph=args.cuda_graph,
                        log_every=args.log_every,
-                       sample_every=every(args.sample_every), checkpoint_every=every(args.checkpoint_every),
+                       sample_every=every(args.sample_every, "sample_every"),
+                       checkpoint_every=every(args.checkpoint_every, "checkpoint_every"),
                        eval_every=args.eval_every, num_workers=args.num_workers, progress=not args.quiet)
-    weights = LossWeights(**{f.name: getattr(args, f"lambda_{f.name}") for f in fields(LossWeights)})
+    old_w = dict(saved["weights"]) if saved else {}
+    weights = LossWeights(**{f.name: v if (v := getattr(args, f"lambda_{f.name}")) is not None
+                             else old_w.get(f.name, f.default) for f in fields(LossWeights)})
     evaluator = None
     if args.metrics:
         from .metrics.protocol import Protocol
         from .metrics.session import Evaluator, check_available
         names = [m for m in args.metrics.split(",") if m]
         backbones = weights_from_args(args)
-        # missing Inception/AlexNet weights fail here, before any training
-        check_available(names, backbones, data_source=args.data)
+        # missing, unverified or unloadable Inception/AlexNet weights fail here, before any training
+        check_available(names, backbones, data_source=data.source, allow_unverified=args.allow_unverified_weights)
         evaluator = Evaluator(names, Protocol(n_val=args.eval_n_val, n_real=args.eval_n_real),
-                              cache_dir=args.metrics_cache, weights=backbones)
+                              cache_dir=args.metrics_cache, weights=backbones,
+                              allow_unverified=args.allow_unverified_weights)
         if not tcfg.eval_every:
             tcfg.eval_every = iters  # once, at the end
-    trainer = Trainer(mcfg, tcfg, weights, data_config(args), args.out, evaluator=evaluator, resume=args.resume,
+    trainer = Trainer(mcfg, tcfg, weights, data, args.out, evaluator=evaluator, resume=args.resume,
                       vgg_weights=args.vgg_weights)
     if args.resume and trainer.step:
         print(f"resuming {args.out} at iteration {trainer.step}", file=sys.stderr)
     result = trainer.fit()
+    if result.interrupted:
+        from .stopping import signal_name
+        print(f"{signal_name(result.interrupted)} came during the last iteration: the run is complete",
+              file=sys.stderr)
     print(json.dumps({"out": str(args.out), "step": result.step, "stopped": result.stopped.value,
                       "checkpoint": str(result.checkpoint), "wall_s": round(result.wall_s, 2),
                       "it_per_s": round(result.it_per_s, 3), **result.last_losses, **result.last_metrics}))
@@ -315,11 +343,11 @@ def cmd_evaluate(args) -> int:
     protocol = Protocol(n_val=args.n_val, n_styles=args.n_styles, n_real=args.n_real, batch_size=args.batch_size,
                         seed=args.seed)
     backbones = weights_from_args(args)
-    check_available(args.metrics, backbones, data_source=args.data)
+    check_available(args.metrics, backbones, data_source=args.data, allow_unverified=args.allow_unverified_weights)
     clf = ClassifierConfig(epochs=args.classifier_epochs) if args.classifier_epochs else None
     result = evaluate_checkpoint(args.checkpoint, metrics=args.metrics, protocol=protocol, device=args.device,
                                  cache_dir=args.cache_dir, weights=backbones, classifier=clf,
-                                 data_overrides=data_options(args))
+                                 data_overrides=data_options(args), allow_unverified=args.allow_unverified_weights)
     print(json.dumps(result))
     return 0
 
@@ -354,15 +382,19 @@ COMMANDS = {"train": cmd_train, "translate": cmd_translate, "sample": cmd_sample
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .stopping import exit_status, signal_name, signum_of, terminate_like_interrupt
+
     args = build_parser().parse_args(argv)
+    terminate_like_interrupt()   # SIGTERM: the same checkpoint-and-stop as Ctrl-C
     try:
         return COMMANDS[args.cmd](args)
     except user_errors() as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
-        print(f"stopped: {e}" if str(e) else "stopped", file=sys.stderr)
-        return 130
+        by = signal_name(signum_of(e))
+        print(f"stopped by {by}: {e}" if str(e) else f"stopped by {by}", file=sys.stderr)
+        return exit_status(signum_of(e))
 
 
 if __name__ == "__main__":

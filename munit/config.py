@@ -8,6 +8,7 @@ Three presets name the sizes people actually use:
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -102,7 +103,7 @@ class LossWeights:
     def __post_init__(self) -> None:
         for f in fields(self):
             v = getattr(self, f.name)
-            if not isinstance(v, (int, float)) or v != v or v < 0:
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise ConfigError(f"LossWeights.{f.name} must be a finite number >= 0, got {v!r}")
             setattr(self, f.name, float(v))
 
@@ -143,6 +144,17 @@ class TrainConfig:
             raise ConfigError(f"TrainConfig.iters must be >= 0, got {self.iters}")
         if self.batch_size < 1:
             raise ConfigError(f"TrainConfig.batch_size must be >= 1, got {self.batch_size}")
+        for name, hi, what in (("lr", math.inf, "a finite number > 0"), ("lr_gamma", 1.0, "in (0, 1]")):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not (0 < v <= hi and math.isfinite(v)):
+                raise ConfigError(f"TrainConfig.{name} must be {what}, got {v!r}")
+        for name in ("beta1", "beta2"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
+                raise ConfigError(f"TrainConfig.{name} must be in [0, 1), got {v!r}")
+        if not isinstance(self.weight_decay, (int, float)) or not (math.isfinite(self.weight_decay)
+                                                                   and self.weight_decay >= 0):
+            raise ConfigError(f"TrainConfig.weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
         if self.lr_step < 1:
             raise ConfigError(f"TrainConfig.lr_step (StepLR step size, iterations) must be >= 1, got {self.lr_step}")
         if self.precision not in ("fp32", "bf16", "fp16"):

@@ -116,17 +116,57 @@ def load_image(path: Path, size: int) -> torch.Tensor:
         return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).contiguous()
 
 
-def _readable(path: Path) -> bool:
+def _why_unreadable(e: Exception) -> str:
+    if isinstance(e, Image.DecompressionBombError):
+        return (f"over PIL's pixel limit ({e}); if the file is trusted, raise PIL.Image.MAX_IMAGE_PIXELS "
+                f"(now {Image.MAX_IMAGE_PIXELS})")
+    return f"{type(e).__name__}: {e}"
+
+
+_CHECKED: dict[tuple[str, int, int, int | None], str | None] = {}
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why ``path`` cannot be used as an image (None: it can). Memoised by path, size, mtime and PIL's pixel
+    limit, so the train and val splits of one folder are checked once."""
     try:
-        with Image.open(path) as img:
-            img.verify()  # header and (PNG) chunk CRCs; a truncated JPEG can still pass, see __getitem__
-        return True
-    except Exception:  # PIL raises many types for bad files (OSError, SyntaxError, ValueError, ...)
-        return False
+        st = path.stat()
+    except OSError as e:
+        return f"{type(e).__name__}: {e}"
+    key = (str(path), st.st_size, st.st_mtime_ns, Image.MAX_IMAGE_PIXELS)
+    if key not in _CHECKED:
+        try:
+            with Image.open(path) as img:
+                img.verify()  # header and (PNG) chunk CRCs; a truncated JPEG can still pass, see __getitem__
+            _CHECKED[key] = None
+        except Exception as e:  # PIL raises many types for bad files (OSError, SyntaxError, ValueError, ...)
+            _CHECKED[key] = _why_unreadable(e)
+    return _CHECKED[key]
 
 
-def _warn_skipped(skipped: Sequence[Path], where: str) -> None:
-    shown = "\n  ".join(str(p) for p in skipped[:20])
+def readable_images(paths: Sequence[Path], cap: int | None = None) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The readable files of ``paths`` (in order, at most ``cap``) and the skipped ones with the reason. A cheap
+    check (header, PNG CRCs), in threads: it is I/O and zlib work, which release the GIL; in chunks, so a small
+    cap on a large folder only opens what it needs."""
+    cap = len(paths) if cap is None else cap
+    good: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for lo in range(0, len(paths), 256):
+            chunk = paths[lo:lo + 256]
+            for p, why in zip(chunk, pool.map(_unreadable, chunk)):
+                if len(good) < cap:
+                    if why is None:
+                        good.append(p)
+                    else:
+                        skipped.append((p, why))
+            if len(good) >= cap:
+                break
+    return good, skipped
+
+
+def _warn_skipped(skipped: Sequence[tuple[Path, str]], where: str) -> None:
+    shown = "\n  ".join(f"{p} ({why})" for p, why in skipped[:20])
     more = f"\n  ... and {len(skipped) - 20} more" if len(skipped) > 20 else ""
     warnings.warn(f"skipped {len(skipped)} unreadable image file(s) {where}:\n  {shown}{more}", stacklevel=3)
 
@@ -135,33 +175,25 @@ class ImageFolderDomain(Dataset):
     """One domain as a list of image files; items are uint8 [3, S, S].
 
     Unreadable files are found by a cheap check at construction (dropped, listed in ``skipped`` and reported
-    in one warning). A file that passes the check but fails to decode later is replaced by the next readable
-    index, deterministically; the first such failure warns once, later ones only extend ``skipped`` (in
-    DataLoader worker processes, their copy of it)."""
+    in one warning with the reason). A file that passes the check but fails to decode later is replaced by the
+    next readable index, deterministically; the first such failure warns once, later ones only extend
+    ``skipped`` (in DataLoader worker processes, their copy of it). ``verify=False``: the caller has checked
+    the files already (and passes what it skipped as ``skipped``)."""
 
     def __init__(self, paths: Sequence[Path | str], image_size: int, name: str | None = None,
-                 source: Path | str | None = None, verify: bool = True, max_images: int | None = None):
+                 source: Path | str | None = None, verify: bool = True, max_images: int | None = None,
+                 skipped: Sequence[Path] = ()):
         paths = [Path(p) for p in paths]
         self.image_size = image_size
         self.name = name or (paths[0].parent.name if paths else "images")
         self.source = Path(source) if source is not None else (paths[0].parent if paths else None)
-        self.skipped: list[Path] = []
+        self.skipped: list[Path] = list(skipped)
         cap = len(paths) if max_images is None else max_images
         if verify and paths:
-            good: list[Path] = []
-            # check in chunks so a small cap on a large folder only opens what it needs; verify is I/O and
-            # zlib work, which release the GIL, hence threads
-            with ThreadPoolExecutor(max_workers=8) as pool:
-                for lo in range(0, len(paths), 256):
-                    chunk = paths[lo:lo + 256]
-                    for p, ok in zip(chunk, pool.map(_readable, chunk)):
-                        if len(good) < cap:
-                            (good if ok else self.skipped).append(p)
-                    if len(good) >= cap:
-                        break
-            paths = good
-            if self.skipped:
-                _warn_skipped(self.skipped, f"in domain {self.name!r} ({self.source})")
+            paths, bad = readable_images(paths, cap)
+            self.skipped += [p for p, _ in bad]
+            if bad:
+                _warn_skipped(bad, f"in domain {self.name!r} ({self.source})")
         if not paths:
             raise DataError(f"no readable images in domain {self.name!r} ({self.source}); "
                             f"{len(self.skipped)} file(s) failed to open")
@@ -244,6 +276,8 @@ def load_domains(cfg: DataConfig, split: str, image_size: int) -> tuple[Dataset,
     root = Path(cfg.source).expanduser()
     layout = _layouts(root, a, b)
     as_paths = [Path(d).expanduser() for d in cfg.domains]
+    if root.exists() and not root.is_dir() and not all(p.is_dir() for p in as_paths):
+        raise DataError(f"data root {root} is a file, not a folder. {layout}")
     if root.is_dir() and any((root / s).is_dir() for s in SPLITS):  # 2. AFHQ
         split_dir = root / split
         if not split_dir.is_dir():
@@ -252,8 +286,8 @@ def load_domains(cfg: DataConfig, split: str, image_size: int) -> tuple[Dataset,
         for f in folders:
             if not f.is_dir():
                 raise DataError(f"AFHQ domain folder not found: {f}. {layout}")
-        lists = [_domain_paths(f, layout) for f in folders]
-        names = [a, b]
+        datasets = tuple(ImageFolderDomain(_domain_paths(f, layout), image_size, name=name, source=f, max_images=cap)
+                         for f, name in zip(folders, (a, b)))
     else:
         names = [a, b]
         if root.is_dir() and (root / a).is_dir() and (root / b).is_dir():  # 3. two folders under root
@@ -266,12 +300,21 @@ def load_domains(cfg: DataConfig, split: str, image_size: int) -> tuple[Dataset,
         else:
             missing = next(f for f in (root / a, root / b) if not f.is_dir())
             raise DataError(f"domain folder not found: {missing}. {layout}")
-        lists = [_held_out(_domain_paths(f, layout), split, cfg.val_fraction, f) for f in folders]
-    datasets = tuple(ImageFolderDomain(paths, image_size, name=name, source=folder, max_images=cap)
-                     for paths, name, folder in zip(lists, names, folders))
+        datasets = tuple(_split_domain(f, name, split, cfg, image_size, layout) for f, name in zip(folders, names))
     for ds in datasets:
         log.info("domain %s", describe(ds))
     return datasets  # type: ignore[return-value]
+
+
+def _split_domain(folder: Path, name: str, split: str, cfg: DataConfig, image_size: int,
+                  layout: str) -> ImageFolderDomain:
+    """One split of a domain folder without a split of its own: the held-out share is taken from the readable
+    files, so unreadable ones never empty (or shrink) the val split."""
+    good, bad = readable_images(_domain_paths(folder, layout))
+    if bad:
+        _warn_skipped(bad, f"in domain {name!r} ({folder})")
+    return ImageFolderDomain(_held_out(good, split, cfg.val_fraction, folder), image_size, name=name,
+                             source=folder, verify=False, max_images=cfg.max_images, skipped=[p for p, _ in bad])
 
 
 def describe(dataset: Dataset) -> dict:
@@ -458,4 +501,5 @@ def iterate_images(dataset: Dataset, batch_size: int, device: torch.device | str
 
 
 __all__ = ["DataError", "DataConfig", "IMAGE_EXTENSIONS", "list_images", "load_image", "ImageFolderDomain",
-           "load_domains", "describe", "dataset_identity", "to_model_range", "to_uint8", "DomainStream", "iterate_images"]
+           "readable_images", "load_domains", "describe", "dataset_identity", "to_model_range", "to_uint8",
+           "DomainStream", "iterate_images"]

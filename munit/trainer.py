@@ -21,8 +21,6 @@ import contextlib
 import enum
 import json
 import os
-import signal
-import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -31,12 +29,14 @@ from typing import Any, Callable, Iterable, Mapping
 
 import torch
 
-from .checkpoint import RunFolder, capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from .checkpoint import (RunFolder, atomic_write_text, capture_rng, load_checkpoint, restore_rng, save_checkpoint,
+                         writing)
 from .config import ConfigError, LossWeights, ModelConfig, TrainConfig, from_dict, to_dict
 from .data import DataConfig, DomainStream, load_domains, to_model_range
 from .losses import VGGPerceptual, l1, lsgan_d_loss, lsgan_g_loss
 from .model import Discriminator, Generator
 from .sampling import fixed_styles, save_grid, translation_grid, translation_labels
+from .stopping import Interrupted, StopRequest
 
 # The losses one iteration computes, in the order train_step returns them, logged as ``loss/<name>``, with what
 # each one measures (figure labels). ``g`` is the weighted total; ``cyc`` and ``vgg`` are logged only when their
@@ -99,12 +99,27 @@ class TrainResult:
     last_metrics: dict[str, float]
     stop_detail: str = ""    # for STOPPED: the callback's reason
     last_meta: dict[str, Any] = field(default_factory=dict)
+    interrupted: int | None = None   # a stop signal (SIGINT, SIGTERM) that came during the last iteration or the
+    #                                  final evaluation: training ended anyway; the caller should stop after it
+
+
+# What a resumed run must share with its checkpoint: the optimiser and schedule (their state is the checkpoint's),
+# the data and its order. Anything else (iters, intervals, device, loss weights) may change and is recorded as
+# given. The model is compared separately (a different model cannot load the weights at all).
+RESUME_FIXED = {"train": ("lr", "beta1", "beta2", "weight_decay", "lr_step", "lr_gamma", "batch_size", "seed"),
+                "data": ("source", "domains", "synthetic_train", "synthetic_val", "seed", "val_fraction",
+                         "max_images")}
 
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda", "mps", "xpu"):
+        raise ConfigError(f"device {name!r} is not supported; use auto, cpu, cuda or cuda:N")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} requested but CUDA is not available here; use --device cpu or auto")
     return dev
@@ -185,6 +200,9 @@ class Trainer:
         if resume and self.checkpoint_path.is_file():
             self.load_state(load_checkpoint(self.checkpoint_path, map_location=self.device))
             self.last_checkpoint = self.checkpoint_path
+            # the logs continue from the checkpoint: drop what came after it (and a torn last line left by a
+            # crash or a full disk, which the next append would otherwise glue to a new record)
+            self.run.truncate(self.step)
         if train_cfg.cuda_graph:
             self._graph = StepGraph(self)
 
@@ -287,11 +305,19 @@ class Trainer:
     # ------------------------------------------------------------------ loop
     def fit(self, until: int | None = None) -> TrainResult:
         """Train up to ``cfg.iters`` -- or only up to iteration ``until`` (then the result says PAUSED, a
-        checkpoint is written there, and a later ``fit`` continues exactly): how several seeds of one
-        configuration advance in lockstep from evaluation to evaluation."""
+        checkpoint is written there, and a later ``fit`` continues exactly: how several seeds of one configuration
+        advance in lockstep from evaluation to evaluation). The first SIGINT/SIGTERM finishes the iteration, writes
+        a checkpoint and raises :class:`~munit.stopping.Interrupted`; one that comes during the last iteration or
+        the final evaluation lets the run end normally and sets ``TrainResult.interrupted``. A full disk raises
+        :class:`~munit.checkpoint.DiskFullError` naming the file (the last checkpoint stays intact)."""
+        with writing(self.out_dir), StopRequest() as stop:
+            return self._fit(stop, until)
+
+    def _fit(self, stop: StopRequest, until: int | None) -> TrainResult:
         cfg = self.cfg
         stop_at = cfg.iters if until is None else min(int(until), cfg.iters)
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.run.mark()
         self._write_config()
         for cb in self.callbacks:
             cb.on_train_start(self)
@@ -302,14 +328,13 @@ class Trainer:
         t_start = time.perf_counter()
         start_step, stopped, detail, last_losses = self.step, StopReason.COMPLETED, "", {}
         t_log, step_log = time.perf_counter(), self.step
-        self._interrupted = False
-        old_handler = self._install_sigint()
         try:
             while self.step < stop_at:
-                if self._interrupted:
+                if stop.requested:
                     stopped = StopReason.INTERRUPTED
                     self.save()
-                    raise KeyboardInterrupt(f"interrupted at iteration {self.step}; checkpoint {self.last_checkpoint}")
+                    raise Interrupted(f"interrupted at iteration {self.step}; checkpoint {self.last_checkpoint}",
+                                      stop.signum)  # type: ignore[arg-type]
                 x_a, x_b = next(self.stream_a), next(self.stream_b)
                 losses = self.train_step(x_a, x_b)
                 self.step += 1
@@ -339,8 +364,6 @@ class Trainer:
                     self.save()
                     break
         finally:
-            if old_handler is not None:
-                signal.signal(signal.SIGINT, old_handler)
             if bar is not None:
                 bar.close()
         wall = time.perf_counter() - t_start
@@ -349,22 +372,10 @@ class Trainer:
         result = TrainResult(step=self.step, stopped=stopped, checkpoint=self.last_checkpoint, wall_s=wall,
                              it_per_s=(self.step - start_step) / wall if wall > 0 else 0.0,
                              last_losses=last_losses, last_metrics=dict(self.last_metrics), stop_detail=detail,
-                             last_meta=dict(self.last_meta))
+                             last_meta=dict(self.last_meta), interrupted=stop.signum)
         for cb in self.callbacks:
             cb.on_train_end(self, result)
         return result
-
-    def _install_sigint(self):
-        """First Ctrl-C: finish the current iteration, write a checkpoint, stop. Second Ctrl-C: stop now."""
-        if threading.current_thread() is not threading.main_thread():
-            return None
-
-        def handler(signum, frame):
-            if self._interrupted:
-                raise KeyboardInterrupt
-            self._interrupted = True
-
-        return signal.signal(signal.SIGINT, handler)
 
     def _check_finite(self) -> None:
         bad_at = self._bad_at.tolist()
@@ -457,6 +468,7 @@ class Trainer:
             diff = {k: (v, getattr(self.model_cfg, k)) for k, v in saved_model.items()
                     if getattr(self.model_cfg, k) != v}
             raise ConfigError(f"checkpoint was trained with a different model config (saved, now): {diff}")
+        self._check_resumable(state["config"])
         for name in ("gen_a", "gen_b", "dis_a", "dis_b", "opt_g", "opt_d", "sched_g", "sched_d", "scaler"):
             getattr(self, name).load_state_dict(state[name])
         self.step = int(state["step"])
@@ -465,6 +477,24 @@ class Trainer:
         self.styles = state["fixed_styles"].to(self.device)
         self.last_metrics = dict(state.get("last_metrics", {}))
         restore_rng(state["rng"])
+
+    def _check_resumable(self, saved: Mapping[str, Any]) -> None:
+        """Refuse to resume with another optimiser, schedule or data: the checkpoint's optimiser and scheduler
+        state would silently win over the new values while config.json recorded them."""
+        now = {"train": to_dict(self.cfg), "data": _plain(to_dict(self.data_cfg))}
+        diffs = []
+        for part, names in RESUME_FIXED.items():
+            for name in names:
+                old, new = saved.get(part, {}).get(name), now[part].get(name)
+                if isinstance(old, (list, tuple)) or isinstance(new, (list, tuple)):
+                    old, new = list(old or []), list(new or [])
+                if old != new:
+                    diffs.append(f"{part}.{name} {old!r} -> {new!r}")
+        if diffs:
+            raise ConfigError(f"cannot resume {self.out_dir}: its checkpoint was trained with other settings "
+                              f"({'; '.join(diffs)}); resuming would keep the checkpoint's optimiser, schedule "
+                              "and data order. Leave these options out to continue with the checkpoint's, or "
+                              "train into a new folder")
 
     def save(self) -> Path:
         self._check_finite()  # never overwrite the last good checkpoint with a NaN state
@@ -477,7 +507,7 @@ class Trainer:
     def _write_config(self) -> None:
         cfg = {"model": to_dict(self.model_cfg), "train": to_dict(self.cfg), "weights": to_dict(self.weights),
                "data": _plain(to_dict(self.data_cfg)), "device": str(self.device), "torch": torch.__version__}
-        self.run.config.write_text(json.dumps(cfg, indent=2))
+        atomic_write_text(self.run.config, json.dumps(cfg, indent=2))
 
 
 class StepGraph:

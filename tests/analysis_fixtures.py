@@ -96,7 +96,7 @@ def _real_sweep(root: Path, out: StudyStore) -> None:
     args = ["--root", str(root), "--study-name", MAIN, "--trials", "5", "--blog", "--objective", "fcd/mean",
             "--metrics", "content,acc,fcd", "--iters", str(ITERS), "--eval-every", str(ITERS // 2),
             "--batch-size", "2", "--synthetic-train", "16", "--synthetic-val", "4", "--eval-images", "4",
-            "--eval-styles", "2", "--eval-real", "16", "--threads", "1", "--no-progress",
+            "--eval-styles", "2", "--eval-real", "16", "--threads", "1", "--workers", "1", "--no-progress",
             "--cache-dir", str(Path(tempfile.gettempdir()) / "munit-ablate-test-cache")]
     threads = __import__("torch").get_num_threads()
     with pytest.MonkeyPatch.context() as mp:

@@ -31,3 +31,42 @@ def pytest_collection_modifyitems(config, items):
 def tiny_cfg():
     from munit.config import model_preset
     return model_preset("tiny")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """``mount(path, size)``: a tiny tmpfs at ``path``, unmounted afterwards, to fill up and watch writes fail.
+    Needs the right to mount (root); skipped with the reason elsewhere, e.g. CI as a normal user."""
+    import subprocess
+
+    mounted = []
+
+    def mount(path, size="16m"):
+        path.mkdir(parents=True, exist_ok=True)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True,
+                           text=True)
+        if r.returncode:
+            pytest.skip(f"cannot mount a small tmpfs to fill up: {r.stderr.strip() or 'mount failed'}")
+        mounted.append(path)
+        return path
+
+    yield mount
+    for path in reversed(mounted):
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def fill_up(folder, leave: int = 0):
+    """Fill ``folder``'s filesystem, then free ``leave`` bytes again; returns the filler file."""
+    filler = folder / ".filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        for chunk in (1 << 20, 1 << 12):
+            try:
+                while True:
+                    os.write(fd, b"\0" * chunk)
+            except OSError:
+                pass
+        os.ftruncate(fd, max(0, os.fstat(fd).st_size - leave))
+    finally:
+        os.close(fd)
+    return filler

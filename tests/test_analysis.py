@@ -198,6 +198,18 @@ def test_cli_missing_store(tmp_path, capsys):
     assert rc == 2 and err.startswith("error: no MLflow tracking store") and not (tmp_path / "none.db").exists()
 
 
+def test_default_output_folder_stays_under_out():
+    """An experiment name is made one safe folder name: '--experiment /abs' must not write to /abs/report."""
+    from argparse import Namespace
+
+    from analysis.cli import _out
+
+    for name in ("/abs/x", "../../x", "munit-sweep", ".hidden"):
+        path = _out(Namespace(out=None, experiment=name, command="report"))
+        assert path.parts[0] == "out" and len(path.parts) == 3 and ".." not in path.parts, path
+        assert not path.parts[1].startswith(".")
+
+
 def test_cli_bad_sort(study_store, capsys):
     rc, _, err = _cli(capsys, "compare", "--experiment", study_store.main, "--tracking-uri",
                       study_store.tracking_uri, "--storage", study_store.storage, "--sort", "nonsense")

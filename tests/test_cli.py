@@ -77,12 +77,18 @@ def test_help_is_readable(capsys):
 
 @pytest.mark.parametrize("argv, needle", [
     (["train", "--data", "/nonexistent/afhq", "--out", "X", "--quiet"], "/nonexistent/afhq"),
+    (["train", "--data", "a_file", "--out", "X", "--quiet"], "a_file is a file, not a folder"),
     (["train", "--preset", "tiny", "--image-size", "8", "--out", "X"], "too small"),
     (["train", "--preset", "tiny", "--lr-step", "0", "--out", "X"], "lr_step"),
+    (["train", "--preset", "tiny", "--lr", "nan", "--out", "X"], "lr must be a finite number > 0, got nan"),
+    (["train", "--preset", "tiny", "--lr", "-1", "--out", "X"], "lr must be a finite number > 0, got -1"),
+    (["train", "--preset", "tiny", "--lambda-x", "inf", "--out", "X"], "LossWeights.x must be a finite number"),
+    (["train", "--preset", "tiny", "--device", "tpu", "--out", "X"], "device 'tpu'"),
     (["translate", "--checkpoint", "/nope.pt", "--input", "x.png", "--out", "X"], "checkpoint not found"),
 ])
 def test_bad_input_gives_one_line_errors(argv, needle, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_file").write_text("not a data folder")
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and needle in err and "Traceback" not in err and len(err.splitlines()) <= 3
@@ -110,3 +116,44 @@ def test_grid_layout_reads_labelled_and_plain_grids():
     assert grid_layout(*grid_size(3, 7, 32, labelled=True), 32) == (3, 7, LABEL_HEIGHT)
     assert grid_layout(*grid_size(3, 7, 32), 32) == (3, 7, 0)
     assert grid_layout(100, 100, 32) is None
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_checkpoint(small_disk, tmp_path, capsys):
+    """The checkpoint write (torch's "unexpected pos") on a full disk: one line naming the file, exit status 2,
+    and the last checkpoint still loads."""
+    from conftest import fill_up
+    from munit.checkpoint import load_checkpoint
+
+    out = small_disk(tmp_path / "disk") / "run"
+    args = [*TRAIN, "--sample-every", "0", "--checkpoint-every", "2", "--out", str(out)]
+    assert main([*args, "--iters", "2"]) == 0
+    fill_up(out.parent, leave=256 << 10)   # room for the logs, not for a 3 MB checkpoint
+    capsys.readouterr()
+    assert main([*args, "--iters", "4", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == f"error: no space left on device while writing {out / 'checkpoints/last.pt'}"
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["step"] == 2
+
+
+def test_resume_keeps_the_checkpoints_settings_and_refuses_others(tmp_path, capsys):
+    """--resume: options left out come from the checkpoint; another lr, StepLR step or data is refused, naming
+    the differences (the checkpoint's optimiser and schedule would silently win over them). A torn last log line,
+    as a crash or a full disk leaves it, is dropped."""
+    from munit.checkpoint import RunFolder
+
+    out = tmp_path / "run"
+    assert main([*TRAIN, "--iters", "2", "--lr", "3e-4", "--lr-step", "5", "--sample-every", "0", "--out",
+                 str(out)]) == 0
+    capsys.readouterr()
+    for extra, diff in ((["--lr", "1e-3"], "train.lr 0.0003 -> 0.001"), (["--lr-step", "7"], "train.lr_step 5 -> 7"),
+                        (["--max-images", "8"], "data.max_images 16 -> 8")):
+        assert main(["train", "--out", str(out), "--resume", "--quiet", "--preset", "tiny", *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and diff in err[0] and "Leave these options out" in err[0], err
+    with open(out / "log.jsonl", "a") as f:
+        f.write('{"step": 3, "loss/d": 0.')   # torn
+    assert main(["train", "--out", str(out), "--resume", "--iters", "4", "--quiet"]) == 0
+    train = json.loads((out / "config.json").read_text())["train"]
+    assert (train["lr"], train["lr_step"], train["iters"]) == (3e-4, 5, 4)
+    assert [r["step"] for r in RunFolder(out).records(RunFolder.LOG)] == [2, 4]

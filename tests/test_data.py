@@ -300,6 +300,26 @@ def test_two_folder_layout_split_and_paths_as_domains(tmp_path, monkeypatch):
     assert [p.name for p in load_domains(relative, "val", S)[1].paths] == ["08.png", "09.png"]
 
 
+def test_unreadable_files_leave_the_split_and_say_why(tmp_path, monkeypatch):
+    """The held-out val share of a plain folder is taken after unreadable files are removed (a corrupt file that
+    sorts last must not empty it), and the warning gives each file's reason, e.g. PIL's pixel limit."""
+    root = tmp_path / "h2z"
+    for dom in ("horse", "zebra"):
+        for i in range(9):
+            _rgb(root / dom / f"{i:02d}.png", (i, i, i))
+    (root / "horse" / "09.png").write_bytes(b"\x89PNG nonsense")
+    _rgb(root / "zebra" / "09.png", size=(64, 64))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)   # 64 x 64 > 2 x 1000: PIL refuses it as a bomb
+    cfg = DataConfig(source=str(root), domains=("horse", "zebra"))
+    with pytest.warns(UserWarning) as caught:
+        val = load_domains(cfg, "val", S)
+    shown = "\n".join(str(w.message) for w in caught)
+    assert "horse/09.png (" in shown and "over PIL's pixel limit" in shown and "MAX_IMAGE_PIXELS" in shown
+    assert [[p.name for p in d.paths] for d in val] == [["08.png"], ["08.png"]]
+    with pytest.warns(UserWarning):
+        assert [len(d) for d in load_domains(cfg, "train", S)] == [8, 8]
+
+
 def test_data_config_validation():
     assert DataConfig(domains=["a", "b"]).domains == ("a", "b")
     for bad in (dict(val_fraction=0.0), dict(synthetic_train=0), dict(max_images=0), dict(domains=("a",))):

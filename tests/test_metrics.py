@@ -1,12 +1,16 @@
 """munit.metrics: every test runs offline on CPU through the code path the real metrics use.
 
 Inception and AlexNet are random-weight stand-ins saved under the real file names in a temporary torch hub
-dir; the production code finds and loads them from there exactly as it would load the downloaded files.
+dir; the production code finds and loads them from there exactly as it would load the downloaded files. Their
+sha256 is not the official files', so the tests pass ``allow_unverified`` -- the same path a user's
+``--allow-unverified-weights`` takes -- and check that the results record it.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -108,6 +112,10 @@ class StubGenerator(nn.Module):
         if self.mode == "replay":
             assert content.shape[0] == self.values.shape[0], "replay needs all outputs in one batch"
             return self.values
+        if self.mode == "negate":
+            return -content
+        if self.mode == "flat":   # one flat colour per style code: nothing like a real image
+            return torch.tanh(2 * style[:, :3, None, None]).expand_as(content).clone()
         return content
 
 
@@ -150,6 +158,68 @@ def test_download_failure_is_reported_not_hidden(empty_hub, monkeypatch):
 
 def test_metrics_without_downloads_need_no_weights(empty_hub):
     check_available(["acc", "fcd", "content"])
+
+
+class Payload:
+    """What a hostile weights file holds: unpickling it runs os.mkdir(marker)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker,)
+
+
+def test_weight_files_are_checked_and_never_run_code(stand_ins, tmp_path, data32, capsys, monkeypatch):
+    """A file whose sha256 is not the official one is refused unless allowed; a file with code in it is refused
+    even then, and its code never runs (torch-fidelity and torchvision would unpickle it with
+    weights_only=False); a loadable file of another network is a one-line error."""
+    from munit.cli import main
+    from munit.metrics.session import Session
+
+    inception, alexnet = stand_ins / W.INCEPTION.filename, stand_ins / W.ALEXNET.filename
+    for metric in ("fid", "lpips"):
+        with pytest.raises(MetricError, match="is not the official .*--allow-unverified-weights"):
+            check_available([metric])
+    check_available(["fid", "lpips"], allow_unverified=True)
+
+    marker = tmp_path / "code-ran"
+    evil = tmp_path / "evil.pth"
+    torch.save({"features.0.weight": Payload(marker)}, evil)
+    gen = StubGenerator("style")
+    for metric, key in (("fid", "inception"), ("lpips", "alexnet"), ("kid", "inception")):
+        with pytest.raises(MetricError, match="not a plain weights file and is refused"):
+            evaluate(gen, gen, data32.train_a, data32.train_b, data32.val_a, data32.val_b, [metric],
+                     Protocol(n_val=2, n_styles=2), weights={key: evil}, allow_unverified=True)
+    assert not marker.exists()
+
+    capsys.readouterr()
+    rc = main(["evaluate", "--checkpoint", str(tmp_path / "unused.pt"), "--metrics", "fid",
+               "--inception-weights", str(alexnet), "--allow-unverified-weights"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0]
+    assert f"is not {W.INCEPTION.filename}" in err[0] and "missing" in err[0]
+
+    # the official digest is accepted without the flag (here: pretend the stand-in is the official file)
+    monkeypatch.setitem(W.BACKBONES, "inception", dataclasses.replace(W.INCEPTION, sha256=W.sha256_file(inception)))
+    assert Session(["fid"]).scorers[0].file.meta()["weights_verified"] is True
+
+
+def test_safe_loading_builds_the_libraries_own_networks(stand_ins):
+    """The networks built from checked state dicts compute exactly what torchmetrics' own (unsafe) loading of
+    the same files computes."""
+    from torchmetrics.image.fid import NoTrainInceptionV3
+    from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
+
+    from munit.metrics.lpips import lpips_metric
+
+    inception, alexnet = (W.check(w, stand_ins / w.filename, allow_unverified=True) for w in (W.INCEPTION, W.ALEXNET))
+    x = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    theirs = NoTrainInceptionV3("inception-v3-compat", ["2048"], str(inception.path), antialias=False)
+    assert torch.equal(W.inception_network(inception.state_dict())(x), theirs(x))
+    a, b = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    theirs = LearnedPerceptualImagePatchSimilarity(net_type="alex")   # torchvision loads the hub file
+    assert lpips_metric(alexnet.state_dict())(a, b) == pytest.approx(float(theirs(a, b)), abs=1e-6)
 
 
 def test_bad_names_and_sizes():
@@ -207,14 +277,15 @@ def test_frechet_distance_matches_closed_form():
 # ----------------------------------------------------------------------------------- FID and LPIPS, end to end
 
 def test_fid_and_lpips_end_to_end_with_stand_in_weights(stand_ins, tmp_path):
-    """One evaluation through the production path (hub cache -> torch-fidelity / torchvision -> torchmetrics).
-    a2b replays the real target set exactly (2 inputs x 2 styles = the 4 train_b images): FID(x, x) ~ 0 and
-    distinct outputs per input (LPIPS > 0); b2a is the identity (B images scored as A): FID > 0, LPIPS = 0."""
+    """One evaluation through the production path (hub cache -> checked state dicts -> torch-fidelity's Inception /
+    torchvision's AlexNet -> torchmetrics). a2b replays the real target set exactly (2 inputs x 2 styles = the 4
+    train_b images): FID(x, x) ~ 0 and distinct outputs per input (LPIPS > 0); b2a is the identity (B images
+    scored as A): FID > 0, LPIPS = 0."""
     train_a, train_b = synthetic_domains(32, "train", n=4)
     val_a, val_b = synthetic_domains(32, "val", n=2)
     gen_a, gen_b = StubGenerator("ignore"), StubGenerator("replay", values=train_b.images)
     r = evaluate(gen_a, gen_b, train_a, train_b, val_a, val_b, ["fid", "lpips"], Protocol(n_styles=2, batch_size=4),
-                 cache_dir=tmp_path / "cache")
+                 cache_dir=tmp_path / "cache", allow_unverified=True)
     assert set(r) == {k for k in ALL_KEYS if k.split("/")[0] in ("fid", "lpips")} | {"meta"}
     for k, v in r.items():
         if k != "meta":
@@ -223,20 +294,23 @@ def test_fid_and_lpips_end_to_end_with_stand_in_weights(stand_ins, tmp_path):
     assert r["fid/mean"] == pytest.approx((r["fid/a2b"] + r["fid/b2a"]) / 2)
     assert r["lpips/a2b"] > 1e-3 and r["lpips/b2a"] == pytest.approx(0.0, abs=1e-7)
     fid, lp = r["meta"]["fid"], r["meta"]["lpips"]
-    assert fid["weights"] == str(stand_ins / W.INCEPTION.filename) and fid["backbone"] == W.INCEPTION.backbone
+    assert fid["weights"] == str(stand_ins / W.INCEPTION.filename) and fid["backbone"].startswith(W.INCEPTION.backbone)
     assert fid["weights_sha256"] == W.file_digest(stand_ins / W.INCEPTION.filename)
+    for m in (fid, r["meta"]["lpips"]):   # the stand-ins are not the official files, and every result says so
+        assert m["weights_verified"] is False and "UNVERIFIED" in m["backbone"]
     assert fid["n_real"] == {"a2b": 4, "b2a": 4} and fid["n_fake"] == {"a2b": 4, "b2a": 4}
     assert fid["real_stats"] == {"a2b": "computed", "b2a": "computed"}
-    assert lp["weights"] == str(stand_ins / W.ALEXNET.filename) and lp["backbone"] == W.ALEXNET.backbone
+    assert lp["weights"] == str(stand_ins / W.ALEXNET.filename) and lp["backbone"].startswith(W.ALEXNET.backbone)
     assert lp["pairs_per_image"] == 1 and lp["n_pairs"] == {"a2b": 2, "b2a": 2}
     assert len(list((tmp_path / "cache" / "real_stats").glob("fid-*.pt"))) == 2
 
 
 def test_alexnet_from_an_explicit_path(stand_ins, data32, empty_hub):
-    """--alexnet-weights PATH: the file is shown to torchvision without copying it into the hub cache."""
+    """--alexnet-weights PATH: the file is read from there; nothing is copied into the hub cache."""
     gen = StubGenerator("style")
     r = evaluate(gen, gen, data32.train_a, data32.train_b, data32.val_a, data32.val_b, ["lpips"],
-                 Protocol(n_val=2, n_styles=2), weights={"alexnet": stand_ins / W.ALEXNET.filename})
+                 Protocol(n_val=2, n_styles=2), weights={"alexnet": stand_ins / W.ALEXNET.filename},
+                 allow_unverified=True)
     assert r["lpips/mean"] > 0 and r["meta"]["lpips"]["weights"] == str(stand_ins / W.ALEXNET.filename)
     assert not empty_hub.exists() or not any(empty_hub.iterdir())
     assert torch.hub.get_dir() == str(empty_hub.parent)  # the hub dir is restored
@@ -245,39 +319,50 @@ def test_alexnet_from_an_explicit_path(stand_ins, data32, empty_hub):
 def test_lpips_diversity_zero_iff_style_ignored(stand_ins, data32):
     protocol = Protocol(n_val=3, n_styles=4, batch_size=8)
     same = StubGenerator("ignore")
-    r0 = evaluate(same, same, data32.train_a, data32.train_b, data32.val_a, data32.val_b, ["lpips"], protocol)
+    r0 = evaluate(same, same, data32.train_a, data32.train_b, data32.val_a, data32.val_b, ["lpips"], protocol,
+                  allow_unverified=True)
     assert r0["lpips/a2b"] == pytest.approx(0.0, abs=1e-7) and r0["lpips/b2a"] == pytest.approx(0.0, abs=1e-7)
     styled = StubGenerator("style")
-    r1 = evaluate(styled, styled, data32.train_a, data32.train_b, data32.val_a, data32.val_b, ["lpips"], protocol)
+    r1 = evaluate(styled, styled, data32.train_a, data32.train_b, data32.val_a, data32.val_b, ["lpips"], protocol,
+                  allow_unverified=True)
     assert r1["lpips/a2b"] > 1e-3 and r1["lpips/b2a"] > 1e-3
     assert r1["meta"]["lpips"]["n_pairs"] == {"a2b": 3 * 6, "b2a": 3 * 6}
 
 
 # ------------------------------------------------------------------------------ classifier: acc, fcd, content
 
-CLF = ClassifierConfig(epochs=3, batch_size=16, width=16)
+CLF = ClassifierConfig(epochs=8)
 
 
-def test_translation_accuracy_oracle_vs_identity(empty_hub, data32, tmp_path):
-    d = data32
+@pytest.fixture(scope="session")
+def data32_clf():
+    """Enough train images for the domain classifier to learn the domains' appearance (v2: no global cue)."""
+    return EvalData(*synthetic_domains(32, "train", n=800), *synthetic_domains(32, "val", n=20))
+
+
+def test_translation_accuracy_oracle_vs_identity(empty_hub, data32_clf, tmp_path):
+    d = data32_clf
     oracle_a = StubGenerator("oracle", keys=d.val_b.images, values=d.val_a.images)  # decodes B inputs as A
     oracle_b = StubGenerator("oracle", keys=d.val_a.images, values=d.val_b.images)
-    identity = StubGenerator("ignore")
+    identity, negation = StubGenerator("ignore"), StubGenerator("negate")
     protocol = Protocol(n_styles=2)
-    metrics = ["acc", "fcd", "content"]
+    metrics = ["acc", "fcd", "content", "fit"]
     kw = dict(cache_dir=tmp_path / "cache", classifier=CLF)
     good = evaluate(oracle_a, oracle_b, d.train_a, d.train_b, d.val_a, d.val_b, metrics, protocol, **kw)
     bad = evaluate(identity, identity, d.train_a, d.train_b, d.val_a, d.val_b, metrics, protocol, **kw)
+    neg = evaluate(negation, negation, d.train_a, d.train_b, d.val_a, d.val_b, ["acc", "fit"], protocol, **kw)
 
     assert good["acc/classifier_val"] >= 0.95
     assert good["acc/a2b"] >= 0.95 and good["acc/b2a"] >= 0.95
-    assert bad["acc/a2b"] <= 0.05 and bad["acc/b2a"] <= 0.05
+    assert bad["acc/a2b"] <= 0.15 and bad["acc/b2a"] <= 0.15       # no polarity shortcut: the input's look
+    assert neg["acc/mean"] <= 0.6                                   # inverted inputs are not the other domain
     assert good["fcd/mean"] < bad["fcd/mean"]
-    assert good["content/mean"] < 0.02 < 0.5 < bad["content/mean"]
+    assert good["content/mean"] < 0.02 and bad["content/mean"] < 0.5   # identity keeps the geometry ...
+    assert good["fit/mean"] < 0.005 < 0.05 < min(bad["fit/mean"], neg["fit/mean"])   # ... the fit sees through it
     assert good["meta"]["acc"]["classifier_source"] == "trained"
     assert bad["meta"]["acc"]["classifier_source"] == "disk cache"  # trained once per dataset and settings
     assert good["meta"]["acc"]["classifier"] == bad["meta"]["fcd"]["classifier"]
-    assert good["meta"]["acc"]["n_fake"] == {"a2b": 16, "b2a": 16}
+    assert good["meta"]["acc"]["n_fake"] == {"a2b": 40, "b2a": 40}
     assert len(list((tmp_path / "cache" / "classifier").glob("*.pt"))) == 1
 
 

@@ -32,12 +32,12 @@ def test_seed_runs_nest_under_their_trial_and_optuna_gets_the_mean(tmp_path, cap
         seeds = _seed_runs(c, run)
         assert [int(s.data.tags["munit.seed"]) for s in seeds] == [0, 1, 2] == trial.user_attrs["seeds"]
         assert all(s.data.tags["munit.role"] == "seed" and s.info.status == "FINISHED" for s in seeds)
-        per_seed = [s.data.metrics["content/mean"] for s in seeds]
+        per_seed = [s.data.metrics["fit/mean"] for s in seeds]
         assert trial.value == pytest.approx(np.mean(per_seed))                         # Optuna: the mean
-        assert run.data.metrics["content/mean"] == pytest.approx(np.mean(per_seed))
-        assert run.data.metrics["content/mean_std"] == pytest.approx(np.std(per_seed, ddof=1))
+        assert run.data.metrics["fit/mean"] == pytest.approx(np.mean(per_seed))
+        assert run.data.metrics["fit/mean_std"] == pytest.approx(np.std(per_seed, ddof=1))
         assert sorted(trial.intermediate_values) == [4, 8]                            # reported in lockstep
-        assert all("content/mean_std" in s.data.metrics for s in seeds)               # evaluation repeats' spread
+        assert all("fit/mean_std" in s.data.metrics for s in seeds)                   # evaluation repeats' spread
         assert {"loss/g", "lr"} <= set(seeds[0].data.metrics) and "loss/g" not in run.data.metrics
         images = {a.path.split("+")[0] for a in c.list_artifacts(run.info.run_id, "images")}
         assert "images/samples~a2b" in images                                         # seed 0's grids on the trial
@@ -50,7 +50,7 @@ def test_seed_runs_nest_under_their_trial_and_optuna_gets_the_mean(tmp_path, cap
                      str(tmp_path / "blog")]) == 0
     out = capsys.readouterr().out
     assert " ± " in out and "| seeds" in out and "measured verdict" in out and "blog trial 3 (#2)" in out
-    assert "trial 2 vs trial 1: content error (1 − IoU) " in out and "3 seeds each" in out
+    assert "trial 2 vs trial 1: fit error (RMS, style marginalised) " in out and "3 seeds each" in out
     assert analysis(["compare", "-e", "munit-sweep", "--tracking-uri", uri, "--storage", storage]) == 0
     assert "Holm-corrected" in capsys.readouterr().out
 
@@ -90,7 +90,7 @@ def test_an_interrupted_multi_seed_trial_resumes_every_seed(tmp_path, monkeypatc
     (run,) = [r for r in runs(root, "trial") if r.data.tags["optuna.trial_number"] == "1"]
     for s in _seed_runs(c, run):
         assert int(s.data.tags.get("munit.resumed_at", -1)) >= 4, (s.info.run_name, s.data.tags)                             # each seed from its checkpoint
-        assert [m.step for m in c.get_metric_history(s.info.run_id, "content/mean")] == [4, 8]
+        assert [m.step for m in c.get_metric_history(s.info.run_id, "fit/mean")] == [4, 8]
 
 
 def test_patient_pruner_spares_a_trial_that_still_improves():

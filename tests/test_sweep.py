@@ -6,9 +6,12 @@ import math
 import os
 import re
 import signal
+from pathlib import Path
 
+import optuna
 import pytest
 from optuna.trial import TrialState
+from PIL import Image
 
 from experiments import sweep
 from experiments.objective import Objective
@@ -16,7 +19,7 @@ from experiments.presets import BLOG_TRIALS, Schedule, blog_params
 from experiments.settings import StudySettings
 from experiments.space import load_space
 from munit.config import ConfigError
-from test_sweep_helpers import client, journal_study, runs, tiny_args
+from test_sweep_helpers import client, journal_study, journal_study_storage, runs, tiny_args
 
 
 def _by_number(study):
@@ -38,7 +41,7 @@ def test_sweep_tracks_trials_in_mlflow_and_resumes_without_duplicates(tmp_path, 
     assert {"lambda_x", "lambda_s", "lambda_c", "lambda_cyc", "lr_step"} <= set(trials[0].params)
     assert trials[0].params["lambda_cyc"] == 0.0 and trials[2].params["lambda_cyc"] == 10.0
     assert trials[2].params["lr_step"] < trials[1].params["lr_step"]   # 3 vs 10 epochs, scaled
-    assert study.user_attrs["objective"] == "content/mean" and study.user_attrs["settings"]["iters"] == 8
+    assert study.user_attrs["objective"] == "fit/mean" and study.user_attrs["settings"]["iters"] == 8
     assert all(t.intermediate_values for t in trials)                  # reported at each evaluation
 
     parents, children = runs(root, "study"), runs(root, "trial")
@@ -55,7 +58,7 @@ def test_sweep_tracks_trials_in_mlflow_and_resumes_without_duplicates(tmp_path, 
         assert tags["optuna.state"] == trial.state.name and tags["munit.blog_trial"] == str(number + 1)
         base = f"trial-{number:03d}-blog{number + 1}"   # + the outcome: the runs table reads without a click
         if trial.state == TrialState.COMPLETE:
-            assert run.info.run_name == f"{base} · content {trial.value:.4g}"
+            assert run.info.run_name == f"{base} · fit {trial.value:.4g}"
         else:
             assert run.info.run_name == f"{base} · pruned@{max(trial.intermediate_values)}"
         # pruned is a normal outcome: a green FINISHED, told apart from a FAILED one (tag and name say pruned)
@@ -226,3 +229,145 @@ def test_reproduce_blog_runs_exactly_the_three_trials_with_the_same_styles(tmp_p
               ["fixed_styles"] for t in trials]
     assert all((s == styles[0]).all() for s in styles)
     assert reproduce_blog.main(tiny_args(root, iters=4) + ["--trials", "5"]) == 2   # the three, nothing else
+
+
+# ----------------------------------------------------------------------------------- hardening (issue 13)
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--batch-size", "500"], "--batch-size 500 is larger than domain"),
+    (["--data", "AFHQ_WITHOUT_VAL", "--preset", "tiny", "--objective", "fcd"], "no images in domain folder"),
+    (["--study-name", "VICTIM"], "a study name is also a folder name; use only letters, digits"),
+    (["--study-name", "../escape"], "use only letters, digits"),
+    (["--study-name", "it's"], "use only letters, digits"),
+    (["--space", "BAD.yaml"], "is not valid YAML"),
+    (["--space", "BAD.json"], "is not valid JSON"),
+    (["--space", "ABC.yaml"], "bad search space entry 'lambda_x'"),
+])
+def test_bad_settings_and_names_fail_before_the_study_exists(tmp_path, capsys, extra, needle):
+    """Settings that would fail every trial, and study names that would leave --root (an absolute path, '..') or
+    break MLflow's queries (quotes), end with one line before the study or any MLflow run exists -- and nothing
+    outside --root is touched."""
+    root = tmp_path / "mlruns"
+    victim = tmp_path / "victim"
+    (victim / "0").mkdir(parents=True)
+    (victim / "0" / "keep.txt").write_text("the user's file")
+    afhq = tmp_path / "afhq"
+    for split, dom, n in (("train", "dog", 4), ("train", "cat", 4), ("val", "dog", 2), ("val", "cat", 0)):
+        (afhq / split / dom).mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (8, 8), (i, 0, 0)).save(afhq / split / dom / f"{i}.png")
+    (tmp_path / "BAD.yaml").write_text("lambda_x: {low: 1, high: [2\n")
+    (tmp_path / "BAD.json").write_text('{"lambda_x": {"low": 1,}}')
+    (tmp_path / "ABC.yaml").write_text("lambda_x: {low: abc}\n")
+    names = {"VICTIM": str(victim), "AFHQ_WITHOUT_VAL": str(afhq)}
+    extra = [names.get(a, str(tmp_path / a) if a.endswith((".yaml", ".json")) else a) for a in extra]
+
+    assert sweep.main(tiny_args(root, trials=1) + extra) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0], err
+    assert (victim / "0" / "keep.txt").read_text() == "the user's file"
+    assert not (root / "mlflow.db").exists() and not (tmp_path / "escape").exists()
+    assert not (root / "optuna.journal").exists() or not optuna.get_all_study_names(journal_study_storage(root))
+
+
+def test_passwords_are_masked_everywhere():
+    """One function masks storage and tracking passwords: with '@' or '/' in them, or as ?password=; in the parent
+    run's tag, the summary and the command printed after Ctrl-C."""
+    from experiments.contract import mask_url
+    from experiments.settings import new_settings
+    from experiments.study import parent_tags
+
+    for url, secret in (("postgresql://u:pw@db/optuna", "pw"), ("postgresql://u:p@ss@db/optuna", "p@ss"),
+                        ("postgresql://u:pa/ss@db:5432/optuna", "pa/ss"),
+                        ("postgresql://u@db/optuna?sslmode=require&password=s3cret", "s3cret")):
+        masked = mask_url(url)
+        assert secret not in masked and "***" in masked and masked.endswith(("optuna", "***")), masked
+    storage, tracking = "postgresql://u:p@ss/1@db/optuna", "http://u:t0ken@mlflow:5000"
+    cmd = sweep.continue_command(["--storage", storage, "--tracking-uri", tracking, "--trials", "3"])
+    settings = new_settings({}, cuda=False)
+    summary = sweep.format_summary(sweep.SweepSummary("s", storage, tracking, "1", "r", Path("t"), settings, 3, {},
+                                                      [], 1.0))
+    for text in (cmd, parent_tags(storage, settings)["optuna.storage"], summary):
+        assert "p@ss" not in text and "ss/1" not in text and "t0ken" not in text and "***" in text
+
+
+def test_a_rerun_with_the_same_sampler_seed_draws_new_configurations(tmp_path):
+    """--sampler-seed 7 --trials 2, then the same with --trials 4, must not replay trials 0-1 (a fresh study with
+    the seed stays reproducible)."""
+    from experiments.settings import new_settings, stored_options
+    from experiments.storage import open_journal
+    from experiments.study import open_study
+
+    s = new_settings({}, cuda=False)
+
+    def draw(storage):
+        study = open_study("s", storage, s, stored_options({}, s), "tpe", 7, None)
+        trial = study.ask()
+        params = s.search_space.suggest(trial)
+        study.tell(trial, 1.0)
+        return params
+
+    storage = open_journal(tmp_path / "a.journal")
+    first, rerun = draw(storage), draw(storage)
+    assert rerun != first and draw(open_journal(tmp_path / "b.journal")) == first
+
+
+def test_a_stop_in_the_last_iteration_is_honoured_and_foreign_folders_are_moved_aside(tmp_path, monkeypatch, capsys):
+    """Ctrl-C during a trial's last iteration (or final evaluation): the trial completes and the sweep stops. A
+    folder in the trial's place that munit did not make is moved aside, never deleted."""
+    root = tmp_path / "mlruns"
+    trials = root / "trials" / "munit-sweep"
+    (trials / "0").mkdir(parents=True)
+    (trials / "0" / "keep.txt").write_text("the user's file")
+    build = Objective._trainer
+
+    def trainer(self, configs, out_dir, logger, resume):
+        t = build(self, configs, out_dir, logger, resume)
+        on_log = logger.on_log
+
+        def log_then_interrupt(step, scalars):
+            on_log(step, scalars)
+            if step == configs["train"].iters:
+                os.kill(os.getpid(), signal.SIGINT)
+        logger.on_log = log_then_interrupt
+        return t
+
+    monkeypatch.setattr(Objective, "_trainer", trainer)
+    assert sweep.main(tiny_args(root, trials=2, iters=4, metrics="content")) == 130
+    err = capsys.readouterr().err
+    assert "stopped by Ctrl-C: trial 0 had finished training when Ctrl-C came" in err and "Traceback" not in err
+    assert [t.state for t in journal_study(root).get_trials()] == [TrialState.COMPLETE]
+    (aside,) = trials.glob("0.moved-*")
+    assert (aside / "keep.txt").read_text() == "the user's file" and (trials / "0" / ".munit-run").is_file()
+
+
+def test_a_full_disk_stops_the_sweep_and_its_trial_resumes_later(tmp_path, small_disk, monkeypatch, capsys):
+    """The disk of the trial folders fills up during trial 1: one line, exit status 2, trial 1 FAIL (MLflow FAILED)
+    with the reason and queued to retry, no further trial burnt; after space is freed, the rerun runs the retry."""
+    from conftest import fill_up
+
+    root = tmp_path / "mlruns"
+    disk = small_disk(root / "trials")   # the trial folders' own disk; the stores stay on another
+    build = Objective._trainer
+
+    def trainer(self, configs, out_dir, logger, resume):
+        if out_dir.name == "1":
+            fill_up(disk, leave=256 << 10)
+        return build(self, configs, out_dir, logger, resume)
+
+    monkeypatch.setattr(Objective, "_trainer", trainer)
+    args = tiny_args(root, iters=4, metrics="content")
+    assert sweep.main(args + ["--trials", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "error: no space left on device while writing " + str(disk / "munit-sweep" / "1") in err
+    assert "Traceback" not in err
+    trials = journal_study(root).get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING]
+    assert trials[1].user_attrs["fail_reason"].startswith("no space left on device while writing")
+    (run1,) = [r for r in runs(root, "trial") if r.data.tags["optuna.trial_number"] == "1"]
+    assert run1.info.status == "FAILED" and run1.data.tags["munit.fail_reason"] == trials[1].user_attrs["fail_reason"]
+
+    (disk / ".filler").unlink()
+    assert sweep.main(args + ["--trials", "2"]) == 0
+    trials = journal_study(root).get_trials()
+    assert trials[2].state == TrialState.COMPLETE and trials[2].system_attrs["retry_history"] == [1]

@@ -20,7 +20,8 @@ def tiny_args(root: Path, iters: int = 8, eval_every: int = 4, **extra: object) 
     """Sweep options for a few-second trial: tiny preset, 16 synthetic images, a 4-image evaluation."""
     args = ["--root", str(root), "--cache-dir", str(CACHE), "--iters", str(iters), "--eval-every",
             str(eval_every), "--batch-size", "2", "--synthetic-train", "16", "--synthetic-val", "4",
-            "--eval-images", "4", "--eval-styles", "2", "--eval-real", "16", "--threads", "1", "--no-progress"]
+            "--eval-images", "4", "--eval-styles", "2", "--eval-real", "16", "--threads", "1", "--workers", "1",
+            "--no-progress"]
     for k, v in extra.items():
         args += [f"--{k.replace('_', '-')}", str(v)]
     return args
@@ -30,16 +31,31 @@ def sweep_cmd(*args: str) -> list[str]:
     return [sys.executable, str(ROOT / "experiments" / "sweep.py"), *args]
 
 
-def worker(args: list[str], **kw) -> subprocess.Popen:
-    """A sweep worker process (cwd = the repository, like a user's shell)."""
+def worker(args: list[str], prefix: list[str] = (), **kw) -> subprocess.Popen:
+    """A sweep worker process (cwd = the repository, like a user's shell); ``prefix``: a command that runs it,
+    e.g. :func:`pid_namespace`."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(sweep_cmd(*args), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, **kw)
+    return subprocess.Popen([*prefix, *sweep_cmd(*args)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def pid_namespace() -> tuple[list[str], str]:
+    """(the prefix that runs a command as PID 1 of a new PID namespace, as ``docker run`` does -- killing the
+    prefix kills it --, or [] where that is not allowed, and why)."""
+    prefix = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
+    try:
+        probe = subprocess.run([*prefix, "true"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return [], str(e)
+    return (prefix, "") if probe.returncode == 0 else ([], probe.stderr.strip() or "unshare failed")
+
+
+def journal_study_storage(root: Path) -> JournalStorage:
+    return JournalStorage(JournalFileBackend(str(root / "optuna.journal")))
 
 
 def journal_study(root: Path, name: str = "munit-sweep") -> optuna.Study:
-    storage = JournalStorage(JournalFileBackend(str(root / "optuna.journal")))
-    return optuna.load_study(study_name=name, storage=storage)
+    return optuna.load_study(study_name=name, storage=journal_study_storage(root))
 
 
 def client(root: Path) -> MlflowClient:

@@ -9,9 +9,10 @@ nothing here re-derives it.
 
 * ``fid``: Fréchet Inception Distance per direction, after StarGAN v2's protocol. Real set: the target domain's
   train images; fake set: every selected val source image translated with ``n_styles`` random styles.
-  ``FrechetInceptionDistance(feature=2048)`` with torch-fidelity's TF-Inception weights
-  (``weights-inception-2015-12-05-6726825d.pth``), fed uint8 images, resized to 299 with torch-fidelity's
-  TF1-compatible bilinear interpolation, as the reference TF implementation does.
+  ``FrechetInceptionDistance`` fed torch-fidelity's TF-FID Inception (2048-d pool features) with the weights of
+  ``weights-inception-2015-12-05-6726825d.pth`` -- the network built by :func:`~munit.metrics.weights.
+  inception_network` from the file's checked tensors, never unpickled by the library -- on uint8 images resized
+  to 299 with torch-fidelity's TF1-compatible bilinear interpolation, as the reference TF implementation does.
 * ``fcd``: the same in the domain classifier's penultimate (128-d) features -- the FID analogue that needs no
   downloaded weights. Its values are comparable only between evaluations that share the classifier (recorded
   in the metadata).
@@ -27,7 +28,7 @@ from ..data import dataset_identity, iterate_images
 from .classifier import ClassifierFeatures, TrainedClassifier
 from .protocol import (Batch, Direction, EvalData, MetricError, Protocol, Resources, Scorer, evenly_spaced,
                        register_metric)
-from .weights import INCEPTION, file_digest
+from .weights import INCEPTION, inception_network
 
 
 @dataclass
@@ -50,20 +51,14 @@ class FrechetDistance:
     """A torchmetrics ``FrechetInceptionDistance`` used as a two-step tool: :meth:`real_stats` of a real set,
     then :meth:`distance` of a stream of fakes to given real statistics.
 
-    ``feature`` is 2048 (torch-fidelity's Inception; inputs uint8 [N, 3, H, W], resized to 299 inside) or an
-    ``nn.Module`` mapping a batch to [N, d] features with an integer ``num_features`` attribute."""
+    ``feature`` is an ``nn.Module`` mapping a batch to [N, d] features with an integer ``num_features``
+    attribute: :func:`~munit.metrics.weights.inception_network` (uint8 inputs, resized to 299 inside) for FID.
+    (torchmetrics' own ``feature=2048`` would unpickle the weights file with ``weights_only=False``.)"""
 
-    def __init__(self, feature: int | torch.nn.Module = 2048, weights_path: str | None = None,
-                 device: torch.device | str = "cpu", antialias: bool = False):
+    def __init__(self, feature: torch.nn.Module, device: torch.device | str = "cpu"):
         from torchmetrics.image.fid import FrechetInceptionDistance
 
-        kw: dict[str, Any] = {}
-        if isinstance(feature, int):
-            # antialias=False: torch-fidelity's TF1-compatible bilinear resize to 299, i.e. the resize of the
-            # reference TF FID implementation (torchmetrics' default is torch's antialiased resize)
-            kw = dict(feature_extractor_weights_path=str(weights_path) if weights_path else None,
-                      antialias=antialias)
-        self.metric = FrechetInceptionDistance(feature=feature, reset_real_features=False, **kw).to(device)
+        self.metric = FrechetInceptionDistance(feature=feature, reset_real_features=False).to(device)
         self.num_features = int(self.metric.real_features_sum.numel())
 
     @property
@@ -168,21 +163,22 @@ class FID(FrechetScorer):
 
     def __init__(self, resources: Resources):
         super().__init__(resources)
-        self.weights = resources.weights("inception", self.name)
-        self.sha = file_digest(self.weights)
+        self.file = resources.weights("inception", self.name)   # checked now: before any training
 
     def backbone_key(self) -> tuple[dict[str, Any], bool]:
-        return {"backbone": INCEPTION.key, "weights_sha256": self.sha, "resize": "tf1x-bilinear-299"}, True
+        return {"backbone": INCEPTION.key, "weights_sha256": self.file.digest, "resize": "tf1x-bilinear-299"}, True
 
     def start(self, data: EvalData, protocol: Protocol, device: torch.device) -> None:
         self.protocol, self.device = protocol, device
         if self.fd is None or self.fd.device != device:
-            self.fd = FrechetDistance(2048, weights_path=str(self.weights), device=device, antialias=False)
+            # antialias=False: torch-fidelity's TF1-compatible bilinear resize to 299, i.e. the resize of the
+            # reference TF FID implementation (torchmetrics' default is torch's antialiased resize)
+            self.fd = FrechetDistance(inception_network(self.file.state_dict(), antialias=False), device=device)
 
     def meta(self) -> dict[str, Any]:
         import torchmetrics
-        return {"backbone": INCEPTION.backbone, "weights": str(self.weights), "weights_sha256": self.sha,
-                "resize": "torch-fidelity tf1x bilinear to 299 (antialias=False)", "feature_dim": 2048,
+        return {**self.file.meta(), "resize": "torch-fidelity tf1x bilinear to 299 (antialias=False)",
+                "feature_dim": 2048,
                 "implementation": f"torchmetrics {torchmetrics.__version__} FrechetInceptionDistance",
                 **self.set_sizes()}
 

@@ -4,7 +4,7 @@ FID is strongly biased upwards below a few thousand images (its covariance estim
 evaluates during training two numbers are only comparable at equal set sizes. KID (Bińkowski et al., 2018) is an
 unbiased MMD estimate with a cubic polynomial kernel on the same 2048-d Inception features, averaged over random
 subsets: comparable across set sizes. torchmetrics ``KernelInceptionDistance`` computes it; it is fed the very
-network FID uses (torch-fidelity's TF-Inception from the same weights file, same TF1 resize), so ``fid`` and
+network FID uses (torch-fidelity's TF-Inception from the same checked weights file, same TF1 resize), so ``fid`` and
 ``kid`` judge the same features. Protocol as for FID: real set = the target domain's train images (their features
 cached per dataset), fakes = the translated val images. The subset size is the smaller of 1000 and the two set
 sizes; the subsets are drawn from a generator seeded by the protocol's seed. Lower is better (0 = same
@@ -19,7 +19,7 @@ import torch
 from ..data import dataset_identity, iterate_images
 from .protocol import (Batch, Direction, EvalData, MetricError, Protocol, Resources, Scorer, evenly_spaced,
                        register_metric)
-from .weights import INCEPTION, file_digest
+from .weights import INCEPTION, inception_network
 
 MAX_SUBSET = 1000
 SUBSETS = 100
@@ -33,8 +33,7 @@ class KID(Scorer):
 
     def __init__(self, resources: Resources):
         super().__init__(resources)
-        self.weights = resources.weights("inception", self.name)
-        self.sha = file_digest(self.weights)
+        self.file = resources.weights("inception", self.name)   # checked now: before any training
         self.metric = None
         self.built_on: torch.device | None = None
         self.info: dict[str, dict[str, Any]] = {}
@@ -44,11 +43,9 @@ class KID(Scorer):
         if self.metric is None or self.built_on != device:
             import warnings
 
-            from torchmetrics.image.fid import NoTrainInceptionV3
             from torchmetrics.image.kid import KernelInceptionDistance
 
-            net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
-                                     feature_extractor_weights_path=str(self.weights), antialias=False)
+            net = inception_network(self.file.state_dict(), antialias=False)
             with warnings.catch_warnings():  # "will save all extracted features": yes, a few thousand at most
                 warnings.simplefilter("ignore", UserWarning)
                 self.metric = KernelInceptionDistance(feature=net, subsets=SUBSETS, subset_size=MAX_SUBSET,
@@ -60,7 +57,7 @@ class KID(Scorer):
         idx = evenly_spaced(len(d.real), protocol.n_real)  # type: ignore[arg-type]
         ident = dataset_identity(d.real)
         key = None if ident is None else {"what": "kid-real-features-v1", "backbone": INCEPTION.key,
-                                          "weights_sha256": self.sha, "dataset": ident, "n": int(idx.numel())}
+                                          "weights_sha256": self.file.digest, "dataset": ident, "n": int(idx.numel())}
 
         def compute() -> dict[str, Any]:
             feats = [m.inception(x).cpu() for x in iterate_images(d.real, protocol.batch_size, device, indices=idx)]
@@ -89,7 +86,7 @@ class KID(Scorer):
 
     def meta(self) -> dict[str, Any]:
         import torchmetrics
-        return {"backbone": INCEPTION.backbone, "weights": str(self.weights), "weights_sha256": self.sha,
+        return {**self.file.meta(),
                 "implementation": f"torchmetrics {torchmetrics.__version__} KernelInceptionDistance "
                                   f"(cubic polynomial kernel, {SUBSETS} subsets)",
                 **{k: {d: v[k] for d, v in self.info.items()} for k in ("n_real", "n_fake", "subset_size", "std",

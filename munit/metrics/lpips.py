@@ -4,17 +4,22 @@ For each selected val source image, ``n_styles`` outputs with random styles; the
 unordered pair (45 for 10 styles), averaged over pairs and images (every image has the same number of pairs, so
 one mean over all pairs is exactly the mean of the per-image means). torchmetrics
 ``LearnedPerceptualImagePatchSimilarity(net_type="alex")``: torchvision's ImageNet AlexNet
-(``alexnet-owt-7be5be79.pth`` from the torch hub cache) with the LPIPS v0.1 linear heads bundled in
-torchmetrics. Inputs are the generator's outputs in [-1, 1]. Higher = more diverse.
+(``alexnet-owt-7be5be79.pth``) with the LPIPS v0.1 linear heads bundled in torchmetrics. Inputs are the
+generator's outputs in [-1, 1]. Higher = more diverse.
+
+The metric's own constructor would have torchvision unpickle the AlexNet file with ``weights_only=False``; here
+the same torchmetrics network is built with a random backbone and the file's checked tensors are loaded into it
+(:func:`lpips_metric`).
 """
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Mapping
 
 import torch
 
 from .protocol import Batch, Direction, EvalData, MetricError, Protocol, Resources, Scorer, register_metric
-from .weights import ALEXNET, file_digest, hub_dir_holding
+from .weights import alexnet_features
 
 
 @register_metric(weights=("alexnet",), higher_is_better=True, rank=30, label="LPIPS distance",
@@ -24,8 +29,7 @@ class LPIPS(Scorer):
 
     def __init__(self, resources: Resources):
         super().__init__(resources)
-        self.weights = resources.weights("alexnet", self.name)
-        self.sha = file_digest(self.weights)
+        self.file = resources.weights("alexnet", self.name)   # checked now: before any training
         self.metric = None
         self.pairs: dict[str, int] = {}
 
@@ -34,12 +38,7 @@ class LPIPS(Scorer):
             raise MetricError(f"lpips diversity needs n_styles >= 2 (pairs of outputs), got {protocol.n_styles}")
         self.protocol = protocol
         if self.metric is None or self.metric.device != device:
-            from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
-            # torchmetrics loads the AlexNet through torchvision, which reads only the hub cache: an explicit
-            # path is shown to it there
-            with hub_dir_holding(ALEXNET, self.weights):
-                self.metric = LearnedPerceptualImagePatchSimilarity(net_type="alex", reduction="mean",
-                                                                    normalize=False).to(device)
+            self.metric = lpips_metric(self.file.state_dict()).to(device)
         n = protocol.n_styles
         self.i, self.j = torch.triu_indices(n, n, offset=1, device=device)
         # pairs per call: about 4 generator batches of image pairs, so memory stays bounded at 256 px
@@ -61,9 +60,41 @@ class LPIPS(Scorer):
 
     def meta(self) -> dict[str, Any]:
         import torchmetrics
-        return {"backbone": ALEXNET.backbone, "weights": str(self.weights), "weights_sha256": self.sha,
+        return {**self.file.meta(),
                 "implementation": f"torchmetrics {torchmetrics.__version__} LearnedPerceptualImagePatchSimilarity",
                 "pairs_per_image": int(self.i.numel()), "n_pairs": dict(self.pairs)}
 
 
-__all__ = ["LPIPS"]
+@functools.lru_cache(maxsize=None)
+def _metric_class():
+    from torchmetrics import Metric
+    from torchmetrics.functional.image.lpips import _NoTrainLpips
+    from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
+
+    class StateDictLPIPS(LearnedPerceptualImagePatchSimilarity):
+        """torchmetrics' LPIPS metric (AlexNet, the LPIPS v0.1 heads, mean reduction, inputs in [-1, 1]) whose
+        AlexNet comes from a given state dict. The parent's constructor is replaced because it loads the AlexNet
+        through torchvision (``weights_only=False``); what it sets up is set up here the same way, and update /
+        compute are the parent's."""
+
+        def __init__(self, alexnet_state: Mapping[str, torch.Tensor]):
+            Metric.__init__(self)
+            self.net = _NoTrainLpips(net="alex", pnet_rand=True)   # random AlexNet + the bundled v0.1 heads
+            features = alexnet_features(alexnet_state)
+            backbone = self.net.net                                # slice1..slice5 hold AlexNet's features[i]
+            # "slice2.3.weight" <- "features.3.weight"
+            own = {name: features[name.split(".", 1)[1]] for name in backbone.state_dict()}
+            backbone.load_state_dict(own, strict=True)
+            self.reduction, self.normalize = "mean", False
+            self.add_state("all_scores", default=[], dist_reduce_fx=None)
+
+    return StateDictLPIPS
+
+
+def lpips_metric(alexnet_state: Mapping[str, torch.Tensor]):
+    """torchmetrics' ``LearnedPerceptualImagePatchSimilarity(net_type="alex")`` with the AlexNet of
+    ``alexnet_state`` (a checked torchvision AlexNet state dict)."""
+    return _metric_class()(alexnet_state)
+
+
+__all__ = ["LPIPS", "lpips_metric"]

@@ -18,7 +18,6 @@ import json
 import pkgutil
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Hashable, Iterator, Mapping, Protocol as Interface, Sequence
 
 if TYPE_CHECKING:  # torch is imported where it is used: command lines read this module's registry cheaply
@@ -185,9 +184,13 @@ class Resources(Interface):
     """What a scorer may ask of the evaluation that runs it (implemented by :class:`munit.metrics.session.Session`):
     backbone files, a cache for what is computed once per dataset, and the trained domain classifier."""
 
-    def weights(self, backbone: str, metric: str) -> Path:
-        """The resolved file of backbone ``backbone`` (a key of :data:`munit.metrics.weights.BACKBONES`);
-        raises :class:`MetricError` naming the file, URL and option when it is missing."""
+    def weights(self, backbone: str, metric: str) -> Any:
+        """The resolved and checked file of backbone ``backbone`` (a key of
+        :data:`munit.metrics.weights.BACKBONES`), a :class:`~munit.metrics.weights.CheckedFile`: ``.path``,
+        ``.digest``, ``.meta()`` (what a result records), ``.state_dict()`` (its tensors, read with
+        ``weights_only=True`` and checked against the network). Raises :class:`MetricError` naming the file, URL
+        and option when it is missing, and when it is not the official file (unless unverified files are
+        allowed)."""
         ...
 
     def cached(self, kind: str, key: Mapping[str, Any] | None, compute: Callable[[], dict[str, Any]],

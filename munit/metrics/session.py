@@ -34,7 +34,7 @@ from torch.utils.data import Dataset
 from ..checkpoint import save_checkpoint
 from .classifier import ClassifierConfig, TrainedClassifier, load_or_train
 from .protocol import EvalData, MetricError, Protocol, Scorer, digest, directions, plain, specs, translations
-from .weights import BACKBONES, WeightPaths, check_keys, resolve
+from .weights import BACKBONES, CheckedFile, WeightPaths, check, check_keys, resolve
 
 log = logging.getLogger(__name__)
 
@@ -93,15 +93,17 @@ class DiskCache:
 
 class Session:
     """Scorers for ``metrics`` plus the resources they share (:class:`~munit.metrics.protocol.Resources`):
-    backbone files, the caches, the domain classifier. Constructing it resolves every backbone file, so missing
-    weights raise :class:`MetricError` here, before any training or generation."""
+    backbone files, the caches, the domain classifier. Constructing it resolves and checks every backbone file
+    (the official sha256, unless ``allow_unverified``), so missing or foreign weights raise :class:`MetricError`
+    here, before any training or generation."""
 
     def __init__(self, metrics: Sequence[str] | str, cache_dir: str | os.PathLike | None = None,
                  weights: WeightPaths | None = None, classifier: ClassifierConfig | None = None,
-                 use_disk_cache: bool = True):
+                 use_disk_cache: bool = True, allow_unverified: bool = False):
         self.specs = specs(metrics)
         self.cache = DiskCache(cache_dir, enabled=use_disk_cache)
         self.weight_paths = check_keys(weights)
+        self.allow_unverified = allow_unverified
         self.classifier_cfg = classifier or ClassifierConfig()
         self._memory: dict[Hashable, dict[str, Any]] = {}
         self._classifiers: dict[Hashable, TrainedClassifier] = {}
@@ -109,8 +111,9 @@ class Session:
         self.meta: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ Resources
-    def weights(self, backbone: str, metric: str) -> Path:
-        return resolve(BACKBONES[backbone], self.weight_paths.get(backbone), metric)
+    def weights(self, backbone: str, metric: str) -> CheckedFile:
+        w = BACKBONES[backbone]
+        return check(w, resolve(w, self.weight_paths.get(backbone), metric), metric, self.allow_unverified)
 
     def cached(self, kind: str, key: Mapping[str, Any] | None, compute: Callable[[], dict[str, Any]],
                memory_key: Hashable = None, prefix: str = "") -> tuple[dict[str, Any], str]:
@@ -184,14 +187,21 @@ class Session:
 # ------------------------------------------------------------------------------------------ entry points
 
 def check_available(metrics: Sequence[str] | str, weights: WeightPaths | None = None,
-                    data_source: str | None = None) -> None:
+                    data_source: str | None = None, allow_unverified: bool = False) -> None:
     """Raise :class:`MetricError` now if a requested metric cannot run: an unknown name, a backbone file that is
     neither given, nor in the torch hub cache, nor downloadable (only tried when ``MUNIT_ALLOW_DOWNLOAD`` allows
-    it), or -- when ``data_source`` is given -- a synthetic-only metric on real data. Call it before training."""
+    it), that is not the official file (unless ``allow_unverified``; such a file is then loaded and checked
+    against its network now), or -- when ``data_source`` is given -- a synthetic-only metric on real data. Call
+    it before training."""
     paths = check_keys(weights)
+    checked: set[str] = set()
     for spec in specs(metrics):
         for key in spec.weights:
-            resolve(BACKBONES[key], paths.get(key), spec.name)
+            w = BACKBONES[key]
+            f = check(w, resolve(w, paths.get(key), spec.name), spec.name, allow_unverified)
+            if not f.verified and key not in checked:
+                f.state_dict()   # plain tensors of the right names and shapes, or a one-line error now
+                checked.add(key)
         if spec.synthetic_only and data_source is not None and data_source != "synthetic":
             raise MetricError(f"metric '{spec.name}' needs the synthetic dataset (paired ground truth); "
                               f"the data is {data_source!r}")
@@ -205,11 +215,13 @@ def _device_of(module: torch.nn.Module) -> torch.device:
 def evaluate(gen_a: torch.nn.Module, gen_b: torch.nn.Module, train_a: Dataset, train_b: Dataset, val_a: Dataset,
              val_b: Dataset, metrics: Sequence[str] | str = DEFAULT_METRICS, protocol: Protocol | None = None,
              device: torch.device | str | None = None, cache_dir: str | os.PathLike | None = None,
-             weights: WeightPaths | None = None, classifier: ClassifierConfig | None = None) -> dict[str, Any]:
+             weights: WeightPaths | None = None, classifier: ClassifierConfig | None = None,
+             allow_unverified: bool = False) -> dict[str, Any]:
     """Score two generators with the requested metrics: flat floats (``fid/a2b``, ``fid/b2a``, ``fid/mean``,
     ..., ``acc/classifier_val``) plus ``"meta"`` = {metric: {"backbone": ..., weights, set sizes, cache use}}.
-    ``device`` defaults to the generators' device; ``weights`` maps backbone names to files."""
-    session = Session(metrics, cache_dir, weights, classifier)
+    ``device`` defaults to the generators' device; ``weights`` maps backbone names to files;
+    ``allow_unverified`` accepts backbone files that are not the official ones (recorded in ``meta``)."""
+    session = Session(metrics, cache_dir, weights, classifier, allow_unverified=allow_unverified)
     return session.run(gen_a, gen_b, EvalData(train_a, train_b, val_a, val_b), protocol or Protocol(),
                        device if device is not None else _device_of(gen_a))
 
@@ -218,23 +230,24 @@ def evaluate_checkpoint(path: str | os.PathLike, data_cfg=None, metrics: Sequenc
                         protocol: Protocol | None = None, device: torch.device | str = "auto",
                         cache_dir: str | os.PathLike | None = None, weights: WeightPaths | None = None,
                         classifier: ClassifierConfig | None = None,
-                        data_overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                        data_overrides: Mapping[str, Any] | None = None,
+                        allow_unverified: bool = False) -> dict[str, Any]:
     """:func:`evaluate` on a training checkpoint. ``data_cfg`` None = the data the checkpoint was trained on
     (its saved config), with ``data_overrides`` (DataConfig fields, e.g. ``source``) applied; the image size is
     the model's. The result also has ``"checkpoint"``: {"path", "step"}."""
     from ..data import DataConfig, load_domains
     from ..trainer import load_generators, resolve_device
 
-    check_available(metrics, weights)  # before anything is loaded
+    check_available(metrics, weights, allow_unverified=allow_unverified)  # before anything is loaded
     dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
     gen_a, gen_b, mcfg, meta = load_generators(path, dev)
     if data_cfg is None:
         data_cfg = DataConfig.from_saved(dict(meta["config"]["data"]))
     data_cfg = dataclasses.replace(data_cfg, **(data_overrides or {}))
-    check_available(metrics, weights, data_source=data_cfg.source)
+    check_available(metrics, weights, data_source=data_cfg.source, allow_unverified=allow_unverified)
     train_a, train_b = load_domains(data_cfg, "train", mcfg.image_size)
     val_a, val_b = load_domains(data_cfg, "val", mcfg.image_size)
-    session = Session(metrics, cache_dir, weights, classifier)
+    session = Session(metrics, cache_dir, weights, classifier, allow_unverified=allow_unverified)
     result = session.run(gen_a, gen_b, EvalData(train_a, train_b, val_a, val_b), protocol or Protocol(), dev)
     result["checkpoint"] = {"path": str(path), "step": int(meta["step"])}
     return result
@@ -248,16 +261,16 @@ class Evaluator:
 
     ``repeats`` > 1 evaluates that many times with fresh style draws (seeds ``run seed * 1009 + r``) and returns
     the mean of each value, plus its standard deviation over the repeats as ``<key>_std``: how much of a number
-    is the luck of the style draw. Raises :class:`MetricError` at construction when a backbone file is
-    missing."""
+    is the luck of the style draw. Raises :class:`MetricError` at construction when a backbone file is missing,
+    foreign (unless ``allow_unverified``) or unloadable."""
 
     def __init__(self, metrics: Sequence[str] | str, protocol: Protocol | None = None,
                  cache_dir: str | os.PathLike | None = None, weights: WeightPaths | None = None,
-                 classifier: ClassifierConfig | None = None, repeats: int = 1):
+                 classifier: ClassifierConfig | None = None, repeats: int = 1, allow_unverified: bool = False):
         if repeats < 1:
             raise MetricError(f"evaluation repeats must be >= 1, got {repeats}")
-        check_available(metrics, weights)
-        self.session = Session(metrics, cache_dir, weights, classifier)
+        check_available(metrics, weights, allow_unverified=allow_unverified)
+        self.session = Session(metrics, cache_dir, weights, classifier, allow_unverified=allow_unverified)
         self.protocol = protocol or Protocol()
         self.repeats = repeats
 

@@ -1,11 +1,18 @@
-"""Pretrained backbone files: where they are looked for, when they may be downloaded, what the error says, and
-random-weight stand-ins for offline tests.
+"""Pretrained backbone files: where they are looked for, when they may be downloaded, what the error says, how
+they are checked and loaded safely into their networks, and random-weight stand-ins for offline tests.
 
 Both backbones are the files their libraries would fetch themselves, looked up where those libraries look (the
 torch hub cache, ``torch.hub.get_dir()/checkpoints``) or given as a path. When a file is missing, it is
 downloaded there only if downloads are allowed (``MUNIT_ALLOW_DOWNLOAD`` unset or truthy) and the host is
 reachable; otherwise :class:`MetricError` names the file, its URL, the option and the cache path. There is no
 fallback to another backbone: a metric computed with the wrong network is not the metric.
+
+No code runs from a weights file. torch-fidelity and torchvision would unpickle these files with
+``torch.load(weights_only=False)``, so a crafted file (a ``__reduce__`` payload) would run as soon as FID or LPIPS
+starts. Here every file is first compared with the official file's sha256 (a file with another digest is refused
+unless ``allow_unverified``, which the results then record), then read with ``torch.load(weights_only=True)``
+(tensors and plain containers only), checked key by key and shape by shape against the network, and loaded into
+a network built here (:func:`inception_network`, :func:`alexnet_features`); the libraries never open the file.
 
 Paths travel as one mapping keyed by backbone name (``{"inception": PATH, "alexnet": PATH}``) from the command
 line (:func:`add_weight_options`, :func:`weights_from_args`) to the scorer. This module's table imports no torch,
@@ -14,14 +21,14 @@ so command lines can build their options from it cheaply.
 from __future__ import annotations
 
 import argparse
-import contextlib
+import functools
 import hashlib
 import os
 import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
+from typing import Iterable, Mapping
 from urllib.parse import urlparse
 
 from .protocol import MetricError
@@ -43,8 +50,8 @@ ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
 
 @dataclass(frozen=True)
 class WeightsFile:
-    """One backbone file as its library names it. ``hash_prefix``: the sha256 prefix the library checks on
-    download (None where the library does not check)."""
+    """One backbone file as its library names it. ``hash_prefix``: the sha256 prefix in the file name, checked on
+    download. ``sha256``: the official file's full digest, checked before every use."""
 
     key: str                 # "inception" | "alexnet"
     backbone: str            # what computes the metric, recorded with every result
@@ -53,6 +60,8 @@ class WeightsFile:
     option: str              # CLI option
     kwarg: str               # Python keyword
     hash_prefix: str | None
+    sha256: str | None = None
+    size: int | None = None  # bytes of the official file
 
     def hub_path(self) -> Path:
         """Where torch.hub (hence torch-fidelity and torchvision) caches this file."""
@@ -65,17 +74,25 @@ def _file_from_url(url: str) -> str:
     return os.path.basename(urlparse(url).path)
 
 
+# The official digests. Both file names carry the first 8 hex digits of the file's sha256 (torch.hub's
+# convention; torchvision checks it on download). The full digests are not published by torch-fidelity or
+# torchvision; they are the values that independent projects pinning these exact files agree on (the Inception
+# file is byte-identical to pytorch-fid's pt_inception-2015-12-05-6726825d.pth), and both start with the
+# prefix in the file name. docs/metrics.md says how to check a downloaded file with sha256sum.
 INCEPTION = WeightsFile(
     key="inception",
     backbone="inception-v3-compat (torch-fidelity port of the TF FID Inception 2015-12-05), pool3 2048-d",
     filename=_file_from_url(INCEPTION_URL), url=INCEPTION_URL,
-    option="--inception-weights", kwarg="inception_weights", hash_prefix=None)
+    option="--inception-weights", kwarg="inception_weights", hash_prefix="6726825d",
+    sha256="6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2", size=95_628_359)
 ALEXNET = WeightsFile(
     key="alexnet",
     backbone="alexnet (torchvision IMAGENET1K_V1) + LPIPS v0.1 linear heads (bundled with torchmetrics)",
     filename=_file_from_url(ALEXNET_URL), url=ALEXNET_URL,
-    option="--alexnet-weights", kwarg="alexnet_weights", hash_prefix="7be5be79")
+    option="--alexnet-weights", kwarg="alexnet_weights", hash_prefix="7be5be79",
+    sha256="7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02", size=244_408_911)
 BACKBONES = {w.key: w for w in (INCEPTION, ALEXNET)}
+ALLOW_UNVERIFIED_OPTION = "--allow-unverified-weights"
 
 
 def downloads_allowed() -> bool:
@@ -132,9 +149,8 @@ def resolve(w: WeightsFile, path: str | os.PathLike | None = None, metric: str =
 _DIGESTS: dict[tuple[str, int, int], str] = {}
 
 
-def file_digest(path: Path) -> str:
-    """sha256 prefix of a weights file (memoised by path, size and mtime): results and caches record exactly
-    which weights computed them, so a stand-in or a different release can never be mistaken for the real file."""
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file (memoised by path, size and mtime)."""
     st = path.stat()
     k = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if k not in _DIGESTS:
@@ -142,45 +158,164 @@ def file_digest(path: Path) -> str:
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
-        _DIGESTS[k] = h.hexdigest()[:16]
+        _DIGESTS[k] = h.hexdigest()
     return _DIGESTS[k]
 
 
-@contextlib.contextmanager
-def hub_dir_holding(w: WeightsFile, path: Path) -> Iterator[None]:
-    """Make ``path`` visible to a library that only loads ``w`` from the hub cache (torchvision's alexnet inside
-    torchmetrics' LPIPS): a temporary hub dir whose ``checkpoints/<filename>`` links to ``path``. A no-op when
-    ``path`` already is the hub copy."""
+def file_digest(path: Path) -> str:
+    """sha256 prefix of a weights file: results and caches record exactly which weights computed them, so a
+    stand-in or a different release can never be mistaken for the real file."""
+    return sha256_file(path)[:16]
+
+
+@dataclass(frozen=True)
+class CheckedFile:
+    """A backbone file whose digest was compared with the official one. ``verified`` False: another file, used
+    only because the caller allowed it (``allow_unverified``); every result computed with it says so."""
+
+    spec: WeightsFile
+    path: Path
+    sha256: str
+    verified: bool
+
+    @property
+    def digest(self) -> str:
+        return self.sha256[:16]
+
+    @property
+    def backbone(self) -> str:
+        """What computed a metric, as results and the MLflow tag ``munit.backbone.<metric>`` record it."""
+        if self.verified:
+            return self.spec.backbone
+        return (f"{self.spec.backbone} -- UNVERIFIED weights file (sha256 {self.digest}..., not the official "
+                f"{self.spec.filename}; allowed by {ALLOW_UNVERIFIED_OPTION})")
+
+    def meta(self) -> dict[str, object]:
+        return {"backbone": self.backbone, "weights": str(self.path), "weights_sha256": self.digest,
+                "weights_verified": self.verified}
+
+    def state_dict(self) -> dict:
+        """The file's tensors, read with ``torch.load(weights_only=True)`` and checked against the network's keys
+        and shapes; :class:`MetricError` (one line) for a file that holds anything else."""
+        import torch
+
+        try:
+            sd = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as e:  # UnpicklingError for code in the file, zip/EOF errors for broken files
+            lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+            why = next((ln for ln in lines if "global" in ln.lower() and "weights_only" not in ln),
+                       lines[0] if lines else type(e).__name__)
+            raise MetricError(f"{self.path} is not a plain weights file and is refused ({why}); weights are read "
+                              "with torch.load(weights_only=True), which never runs code from a file") from None
+        if not isinstance(sd, Mapping) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                  for k, v in sd.items()):
+            raise MetricError(f"{self.path} does not hold a state dict (names -> tensors); it is not "
+                              f"{self.spec.filename}")
+        problems = _mismatches(expected_shapes(self.spec.key), sd)
+        if problems:
+            raise MetricError(f"{self.path} is not {self.spec.filename} ({self.spec.backbone}): {problems}")
+        return dict(sd)
+
+
+def check(w: WeightsFile, path: Path, metric: str = "", allow_unverified: bool = False) -> CheckedFile:
+    """Compare ``path`` with the official file's sha256; refuse another file unless ``allow_unverified``."""
+    digest = sha256_file(path)
+    verified = w.sha256 is not None and digest == w.sha256
+    if not verified and not allow_unverified:
+        size = path.stat().st_size
+        raise MetricError(
+            f"metric '{metric or w.key}': {path} is not the official {w.filename} (sha256 {digest[:16]}..., "
+            f"{size:,} bytes; the official file has sha256 {w.sha256} and {w.size:,} bytes). It is refused: a "
+            f"weights file from elsewhere can carry code or other weights. Download it again from {w.url}, or "
+            f"pass {ALLOW_UNVERIFIED_OPTION} (Python: allow_unverified=True) to use this file anyway -- every result "
+            "then records it as unverified")
+    return CheckedFile(w, path, digest, verified)
+
+
+def _mismatches(expected: Mapping[str, tuple[int, ...]], sd: Mapping) -> str:
+    """What makes ``sd`` unfit for a network with ``expected`` {key: shape}; "" if nothing. BatchNorm's
+    ``num_batches_tracked`` may be absent (older files; PyTorch fills it in)."""
+    missing = [k for k in expected if k not in sd and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in sd if k not in expected]
+    shapes = [f"{k} {tuple(sd[k].shape)} instead of {expected[k]}" for k in expected
+              if k in sd and tuple(sd[k].shape) != expected[k]]
+    parts = []
+    for what, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)):
+        if keys:
+            parts.append(f"{len(keys)} {what} (e.g. {', '.join(keys[:3])})")
+    return "; ".join(parts)
+
+
+# ------------------------------------------------------------------------------------------- networks
+
+@functools.lru_cache(maxsize=None)
+def _inception_class():
+    """torchmetrics' ``NoTrainInceptionV3`` (torch-fidelity's TF-FID Inception with its TF1 resize) that takes its
+    weights from a state dict. Its constructor insists on loading a weights file itself, with
+    ``weights_only=False``: it is handed an empty placeholder written here, whose load is skipped."""
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    class StateDictInceptionV3(NoTrainInceptionV3):
+        def load_state_dict(self, state_dict, strict=True, assign=False):  # type: ignore[override]
+            if not state_dict:   # the constructor's placeholder
+                return None
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    return StateDictInceptionV3
+
+
+def _inception_skeleton(antialias: bool = False):
     import torch
 
-    hub = w.hub_path()
-    if hub.exists() and hub.resolve() == path.resolve():
-        yield
-        return
-    with tempfile.TemporaryDirectory(prefix="munit-hub-") as tmp:
-        ckpt = Path(tmp) / "checkpoints"
-        ckpt.mkdir()
-        link = ckpt / w.filename
-        try:
-            link.symlink_to(path.resolve())
-        except OSError:  # filesystems without symlinks
-            import shutil
-            shutil.copyfile(path, link)
-        old = getattr(torch.hub, "_hub_dir", None)  # set_dir has no getter for "unset"; restore exactly
-        torch.hub.set_dir(tmp)
-        try:
-            yield
-        finally:
-            torch.hub._hub_dir = old  # type: ignore[attr-defined]
+    with tempfile.TemporaryDirectory(prefix="munit-inception-") as tmp:
+        placeholder = Path(tmp) / "empty.pth"
+        torch.save({}, placeholder)
+        net = _inception_class()("inception-v3-compat", ["2048"], str(placeholder), antialias)
+    net.num_features = 2048   # what torchmetrics' FID reads from a feature module
+    return net
+
+
+def inception_network(state_dict: Mapping | None, antialias: bool = False):
+    """FID's and KID's feature extractor: torch-fidelity's Inception (2048-d pool features, uint8 input, TF1
+    bilinear resize to 299 unless ``antialias``) with ``state_dict`` loaded (None: random weights)."""
+    net = _inception_skeleton(antialias)
+    if state_dict is not None:
+        net.load_state_dict(dict(state_dict), strict=False)   # keys checked by CheckedFile.state_dict
+    return net.eval()
+
+
+def alexnet_features(state_dict: Mapping) -> dict:
+    """The ``features.*`` tensors of a torchvision AlexNet state dict (what LPIPS uses of it)."""
+    return {k[len("features."):]: v for k, v in state_dict.items() if k.startswith("features.")}
+
+
+@functools.lru_cache(maxsize=None)
+def expected_shapes(key: str) -> dict[str, tuple[int, ...]]:
+    """{name: shape} of the network a backbone file must fit (built on the meta device: no memory, no init)."""
+    import torch
+
+    with torch.device("meta"):
+        if key == INCEPTION.key:
+            net = _inception_skeleton()
+        elif key == ALEXNET.key:
+            from torchvision.models import alexnet
+            net = alexnet(weights=None)
+        else:
+            raise KeyError(key)
+    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
 
 
 # ------------------------------------------------------------------------------------------- command lines
 
 def add_weight_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """One ``--<backbone>-weights PATH`` option per backbone file (``--inception-weights``, ``--alexnet-weights``)."""
+    """One ``--<backbone>-weights PATH`` option per backbone file (``--inception-weights``, ``--alexnet-weights``),
+    and ``--allow-unverified-weights``."""
     for w in BACKBONES.values():
         parser.add_argument(w.option, default=None, metavar="PATH", dest=f"{w.key}_weights",
                             help=f"{w.filename} for {w.key} (default: the torch hub cache)")
+    parser.add_argument(ALLOW_UNVERIFIED_OPTION, action="store_true", dest="allow_unverified_weights",
+                        help="use backbone files whose sha256 is not the official one (e.g. your own conversion); "
+                             "still loaded as plain tensors, and every result records them as unverified")
 
 
 def weights_from_args(args: argparse.Namespace) -> dict[str, str]:
@@ -209,17 +344,10 @@ def inception_state_dict(seed: int = 0) -> dict:
     kaiming-normal so activations stay O(1) through the 2048-d pool instead of vanishing)."""
     import torch
     import torch.nn as nn
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-    class _Skeleton(FeatureExtractorInceptionV3):
-        def load_state_dict(self, state_dict, strict=True, assign=False):  # keep the random init
-            return None
-
-    with tempfile.TemporaryDirectory() as tmp, torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        empty = Path(tmp) / "empty.pth"
-        torch.save({}, empty)
-        net = _Skeleton("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(empty))
+        net = inception_network(None)
         for m in net.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
@@ -254,6 +382,7 @@ def write_stand_ins(hub_dir: str | Path, keys: Iterable[str] = ("inception", "al
 
 
 __all__ = ["INCEPTION_URL", "ALEXNET_URL", "WeightsFile", "INCEPTION", "ALEXNET", "BACKBONES", "ALLOW_DOWNLOAD_ENV",
-           "WeightPaths", "downloads_allowed", "resolve", "missing_message", "file_digest", "hub_dir_holding",
+           "ALLOW_UNVERIFIED_OPTION", "WeightPaths", "downloads_allowed", "resolve", "missing_message", "sha256_file",
+           "file_digest", "CheckedFile", "check", "inception_network", "alexnet_features", "expected_shapes",
            "add_weight_options", "weights_from_args", "check_keys", "write_stand_ins", "inception_state_dict",
            "alexnet_state_dict", "STAND_INS"]
