@@ -107,8 +107,13 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
+# What load_image does to a file, as a name: part of every metric cache key of a folder data set, so cached real-set
+# statistics made by another transform are never reused. Change it whenever load_image or _to_rgb changes.
+LOADER = "pil: exif-rotate, 16-bit->8-bit, alpha on white, RGB; squash-resize bilinear (v1)"
+
+
 def load_image(path: Path, size: int) -> torch.Tensor:
-    """Decode, convert to RGB, squash-resize to size x size (bilinear): uint8 [3, size, size]."""
+    """Decode, convert to RGB, squash-resize to size x size (bilinear): uint8 [3, size, size]. See LOADER."""
     with Image.open(path) as img:
         img = _to_rgb(img)
         if img.size != (size, size):
@@ -327,6 +332,23 @@ def describe(dataset: Dataset) -> dict:
             "image_size": getattr(dataset, "image_size", None)}
 
 
+_DIGESTS: dict[tuple, str] = {}
+
+
+def _file_digest(path: Path) -> str:
+    """A file's content hash (blake2b), memoised by path, size, mtime and ctime: an edit that keeps the size and
+    restores the mtime still changes the ctime, and a new process hashes again anyway."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.blake2b(digest_size=16)
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
+
+
 def dataset_identity(ds: Dataset) -> dict | None:
     """A JSON-able description that changes whenever the dataset's images may change (what metric caches key
     on); None when unknown (such datasets are cached in memory only)."""
@@ -337,10 +359,9 @@ def dataset_identity(ds: Dataset) -> dict | None:
     if isinstance(ds, ImageFolderDomain):
         h = hashlib.sha256()
         for p in ds.paths:
-            st = p.stat()
-            h.update(f"{p.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            h.update(f"{p.resolve()}\0{_file_digest(p)}\n".encode())
         return {"type": "folder", "source": str(Path(ds.source).resolve()) if ds.source else None,
-                "name": ds.name, "count": len(ds), "image_size": size, "files": h.hexdigest()[:16]}
+                "name": ds.name, "count": len(ds), "image_size": size, "loader": LOADER, "files": h.hexdigest()[:16]}
     images = getattr(ds, "images", None)
     if isinstance(images, torch.Tensor):  # any in-memory set: its bytes are its identity
         h = hashlib.sha256(images.detach().cpu().contiguous().numpy().tobytes())
@@ -501,5 +522,5 @@ def iterate_images(dataset: Dataset, batch_size: int, device: torch.device | str
 
 
 __all__ = ["DataError", "DataConfig", "IMAGE_EXTENSIONS", "list_images", "load_image", "ImageFolderDomain",
-           "readable_images", "load_domains", "describe", "dataset_identity", "to_model_range", "to_uint8",
+           "readable_images", "load_domains", "describe", "dataset_identity", "LOADER", "to_model_range", "to_uint8",
            "DomainStream", "iterate_images"]

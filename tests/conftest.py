@@ -18,6 +18,28 @@ import torch
 torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or max(1, min(2, os.cpu_count() or 1))))
 
 
+def use_torch_home(monkeypatch, root) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(root))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)  # no earlier set_dir may shadow TORCH_HOME
+
+
+@pytest.fixture(scope="session")
+def stand_in_home(tmp_path_factory):
+    """A torch hub dir holding random-weight Inception and AlexNet under the real file names (written once:
+    ~5 s)."""
+    from munit.metrics.weights import write_stand_ins
+    root = tmp_path_factory.mktemp("torch_home")
+    write_stand_ins(root / "hub")
+    return root
+
+
+@pytest.fixture
+def stand_ins(monkeypatch, stand_in_home):
+    """The stand-ins where production code looks for the real weights; returns their checkpoints dir."""
+    use_torch_home(monkeypatch, stand_in_home)
+    return stand_in_home / "hub" / "checkpoints"
+
+
 def pytest_collection_modifyitems(config, items):
     if torch.cuda.is_available():
         return

@@ -12,7 +12,7 @@ import torch
 from munit.metrics import METRICS, Protocol, evaluate
 from munit.metrics import weights as W
 from munit.synthetic import synthetic_domains
-from test_metrics import StubGenerator, stand_in_home, stand_ins  # noqa: F401  (fixtures)
+from test_metrics import StubGenerator
 
 ROOT = Path(__file__).resolve().parents[1]
 

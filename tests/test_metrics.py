@@ -26,9 +26,9 @@ from munit.metrics import weights as W
 from munit.metrics.classifier import train_classifier
 from munit.metrics.frechet import FrechetDistance
 from munit.metrics.protocol import EvalData
-from munit.metrics.weights import write_stand_ins
 from munit.model import Generator
 from munit.synthetic import synthetic_domains
+from conftest import use_torch_home as _use_torch_home
 
 ALL_KEYS = {f"{m}/{d}" for m in METRICS for d in ("a2b", "b2a", "mean")} | {"acc/classifier_val"}
 
@@ -51,24 +51,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-def _use_torch_home(monkeypatch, root) -> None:
-    monkeypatch.setenv("TORCH_HOME", str(root))
-    monkeypatch.setattr(torch.hub, "_hub_dir", None)  # no earlier set_dir may shadow TORCH_HOME
-
-
-@pytest.fixture(scope="session")
-def stand_in_home(tmp_path_factory):
-    root = tmp_path_factory.mktemp("torch_home")
-    write_stand_ins(root / "hub")
-    return root
-
-
-@pytest.fixture
-def stand_ins(monkeypatch, stand_in_home):
-    _use_torch_home(monkeypatch, stand_in_home)
-    return stand_in_home / "hub" / "checkpoints"
 
 
 @pytest.fixture
@@ -327,6 +309,29 @@ def test_lpips_diversity_zero_iff_style_ignored(stand_ins, data32):
                   allow_unverified=True)
     assert r1["lpips/a2b"] > 1e-3 and r1["lpips/b2a"] > 1e-3
     assert r1["meta"]["lpips"]["n_pairs"] == {"a2b": 3 * 6, "b2a": 3 * 6}
+
+
+def test_lpips_features_once_equals_the_pairwise_metric():
+    """The diversity path (AlexNet once per output, pairs from Gram matrices) against torchmetrics' own update
+    (both images of every pair through the network): equal to 1e-6 per pair and in the mean, for unrelated,
+    nearly equal and equal outputs."""
+    from munit.metrics.lpips import lpips_metric, pair_scores
+    metric = lpips_metric(W.alexnet_state_dict(1))
+    g = torch.Generator().manual_seed(0)
+    k, n = 3, 5
+    base = torch.rand(k, 1, 3, 48, 48, generator=g) * 2 - 1
+    x = torch.cat([torch.rand(k, 2, 3, 48, 48, generator=g) * 2 - 1,                           # unrelated
+                   (base + 1e-2 * torch.randn(k, 1, 3, 48, 48, generator=g)).clamp(-1, 1),      # nearly equal
+                   base, base], dim=1)                                                          # equal
+    i, j = torch.triu_indices(n, n, offset=1)
+    with torch.no_grad():
+        once = pair_scores(metric.net, x, i, j)
+        metric.update(x[:, i].flatten(0, 1), x[:, j].flatten(0, 1))
+        pairwise = metric.all_scores[0].view(k, -1)
+        assert once.shape == (k, 10) and pairwise.shape == (k, 10)
+        assert (once - pairwise).abs().max() < 1e-6
+        assert abs(float(once.mean()) - float(metric.compute())) < 1e-6
+        assert once[:, -1].abs().max() < 1e-9 and pairwise[:, 0].min() > 1e-3   # equal: 0; unrelated: not
 
 
 # ------------------------------------------------------------------------------ classifier: acc, fcd, content

@@ -51,6 +51,13 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "munit-ablate"
 
 
+def _environment() -> dict[str, str]:
+    """The library versions every cached value depends on (a new torch or torchmetrics may compute features, the
+    classifier or the Fréchet statistics differently)."""
+    import torchmetrics
+    return {"torch": torch.__version__, "torchmetrics": torchmetrics.__version__}
+
+
 class DiskCache:
     """Keyed tensors under one root; ``enabled=False`` makes every lookup miss and every store a no-op."""
 
@@ -117,6 +124,8 @@ class Session:
 
     def cached(self, kind: str, key: Mapping[str, Any] | None, compute: Callable[[], dict[str, Any]],
                memory_key: Hashable = None, prefix: str = "") -> tuple[dict[str, Any], str]:
+        if key is not None:   # what computed a cached value is part of its key too: the libraries' versions
+            key = {**key, "env": _environment()}
         mkey: Hashable = (kind, digest(key)) if key is not None else (kind, memory_key)
         if mkey in self._memory:
             return self._memory[mkey], "memory"
