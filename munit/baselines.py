@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Callable
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 import torch.nn as nn
@@ -132,4 +132,30 @@ class Baselines:
         raise ValueError(f"unknown baseline {name!r}; choose from oracle, {', '.join(TRIVIAL)}")
 
 
-__all__ = ["Baselines", "TRIVIAL"]
+def evaluate_baselines(data, model: ModelConfig, metrics: Sequence[str] | str, protocol=None,
+                       device: torch.device | str = "cpu", cache_dir=None, weights=None, classifier=None,
+                       allow_unverified: bool = False, names: Sequence[str] | None = None,
+                       extra: Sequence[tuple[str, nn.Module, nn.Module]] = (), seed: int = 0
+                       ) -> Iterator[dict[str, Any]]:
+    """Score every baseline (default: all that apply to ``data``, an EvalData) and then each ``extra``
+    (name, gen_a, gen_b) -- e.g. a checkpoint's generators -- with the same metrics, protocol and style codes
+    in one metric session (the classifier is trained once, real statistics computed once). Yields one result per
+    generator: ``{"generator": name, <metric keys>..., "meta": ...}``."""
+    from .metrics.protocol import Protocol
+    from .metrics.session import Session
+    from .synthetic import SyntheticDomain
+
+    device = torch.device(device)
+    synthetic = all(isinstance(ds, SyntheticDomain) for ds in (data.train_a, data.train_b, data.val_a, data.val_b))
+    maker = Baselines(data.train_a, data.train_b, data.val_a, data.val_b, model, seed)
+    session = Session(metrics, cache_dir, weights, classifier, allow_unverified=allow_unverified)
+    protocol = protocol or Protocol()
+    chosen = list(names) if names is not None else maker.names(synthetic)
+    pairs = [(n, lambda n=n: maker.pair(n)) for n in chosen] + [(n, lambda a=a, b=b: (a, b)) for n, a, b in extra]
+    for name, build in pairs:
+        gen_a, gen_b = build()
+        result = session.run(gen_a.to(device), gen_b.to(device), data, protocol, device)
+        yield {"generator": name, **result}
+
+
+__all__ = ["Baselines", "TRIVIAL", "evaluate_baselines"]

@@ -154,10 +154,19 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="score a checkpoint (FID, LPIPS, translation accuracy, ...)",
                         description="Score a checkpoint with StarGAN v2's protocol; prints one JSON line.",
                         epilog=EVALUATE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ev.add_argument("--checkpoint", required=True)
+    ev.add_argument("--checkpoint", default=None, help="the training checkpoint to score (required unless "
+                                                       "--baselines)")
+    ev.add_argument("--baselines", action="store_true",
+                    help="also score the reference generators (oracle on synthetic data, identity, negation, "
+                         "constant colour, one fixed image, random init, style noise): one JSON line each, then "
+                         "the checkpoint's if given")
     add_data_args(ev, default=None)
-    ev.add_argument("--metrics", default="fid,lpips,acc",
-                    help="comma-separated metric names (fid, fcd, lpips, acc, content, ...; see docs/metrics.md)")
+    ev.add_argument("--metrics", default=None,
+                    help="comma-separated metric names (fid, fcd, lpips, acc, content, fit, ...; see "
+                         "docs/metrics.md). Default: fid,lpips,acc; with --baselines every metric that applies")
+    ev.add_argument("--preset", default=None, help=f"--baselines without --checkpoint: the model preset whose "
+                                                   f"image size and random init to use (default: "
+                                                   f"{CPU_DEFAULTS.preset}, what 'munit train' uses on a CPU)")
     g = ev.add_argument_group("protocol (defaults: StarGAN v2's full protocol)")
     g.add_argument("--n-val", type=int, default=None, help="source val images per direction (default: all)")
     g.add_argument("--n-styles", type=int, default=10, help="random styles per source image")
@@ -334,21 +343,64 @@ def cmd_sample(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    """Score a checkpoint; one JSON line: the metrics, their metadata, the checkpoint's path and step."""
+    """Score a checkpoint; one JSON line: the metrics, their metadata, the checkpoint's path and step. With
+    --baselines, one line per reference generator first (each with "generator": its name)."""
     from .metrics.classifier import ClassifierConfig
     from .metrics.protocol import Protocol
     from .metrics.session import check_available, evaluate_checkpoint
     from .metrics.weights import weights_from_args
 
+    if not (args.checkpoint or args.baselines):
+        raise ConfigError("give --checkpoint C, --baselines, or both")
     protocol = Protocol(n_val=args.n_val, n_styles=args.n_styles, n_real=args.n_real, batch_size=args.batch_size,
                         seed=args.seed)
     backbones = weights_from_args(args)
-    check_available(args.metrics, backbones, data_source=args.data, allow_unverified=args.allow_unverified_weights)
     clf = ClassifierConfig(epochs=args.classifier_epochs) if args.classifier_epochs else None
-    result = evaluate_checkpoint(args.checkpoint, metrics=args.metrics, protocol=protocol, device=args.device,
+    if args.baselines:
+        return _evaluate_baselines(args, protocol, backbones, clf)
+    metrics = args.metrics or "fid,lpips,acc"
+    check_available(metrics, backbones, data_source=args.data, allow_unverified=args.allow_unverified_weights)
+    result = evaluate_checkpoint(args.checkpoint, metrics=metrics, protocol=protocol, device=args.device,
                                  cache_dir=args.cache_dir, weights=backbones, classifier=clf,
                                  data_overrides=data_options(args), allow_unverified=args.allow_unverified_weights)
     print(json.dumps(result))
+    return 0
+
+
+def _evaluate_baselines(args, protocol, backbones, clf) -> int:
+    """``evaluate --baselines``: the reference generators, then the checkpoint (if any), on the same data with the
+    same metrics, protocol and style codes; one JSON line each."""
+    from .baselines import evaluate_baselines
+    from .data import load_domains
+    from .metrics.protocol import EvalData
+    from .metrics.session import applicable_metrics, check_available
+    from .trainer import load_generators, resolve_device
+
+    device = resolve_device(args.device)
+    extra, saved = [], None
+    if args.checkpoint:
+        if args.preset:
+            raise ConfigError("--preset is for --baselines without --checkpoint (the checkpoint has its model)")
+        gen_a, gen_b, mcfg, meta = load_generators(args.checkpoint, device)
+        extra, saved = [("checkpoint", gen_a, gen_b)], dict(meta["config"]["data"])
+    else:
+        mcfg = model_preset(args.preset or CPU_DEFAULTS.preset)
+    dcfg = data_config(args, saved=saved)
+    if args.metrics:
+        metrics, skipped = args.metrics, {}
+        check_available(metrics, backbones, data_source=dcfg.source, allow_unverified=args.allow_unverified_weights)
+    else:
+        names, skipped = applicable_metrics(dcfg.source, backbones, args.allow_unverified_weights)
+        metrics = ",".join(names)
+        for name, why in skipped.items():
+            print(f"evaluate --baselines: skipping {name}: {why}", file=sys.stderr)
+    data = EvalData(*load_domains(dcfg, "train", mcfg.image_size), *load_domains(dcfg, "val", mcfg.image_size))
+    for result in evaluate_baselines(data, mcfg, metrics, protocol, device, cache_dir=args.cache_dir,
+                                     weights=backbones, classifier=clf,
+                                     allow_unverified=args.allow_unverified_weights, extra=extra, seed=args.seed):
+        if result["generator"] == "checkpoint":
+            result["checkpoint"] = {"path": str(args.checkpoint), "step": int(meta["step"])}
+        print(json.dumps(result), flush=True)
     return 0
 
 

@@ -85,6 +85,8 @@ def test_help_is_readable(capsys):
     (["train", "--preset", "tiny", "--lambda-x", "inf", "--out", "X"], "LossWeights.x must be a finite number"),
     (["train", "--preset", "tiny", "--device", "tpu", "--out", "X"], "device 'tpu'"),
     (["translate", "--checkpoint", "/nope.pt", "--input", "x.png", "--out", "X"], "checkpoint not found"),
+    (["evaluate", "--metrics", "fit"], "give --checkpoint C, --baselines, or both"),
+    (["evaluate", "--baselines", "--data", "missing_dir", "--metrics", "fit"], "missing_dir"),
 ])
 def test_bad_input_gives_one_line_errors(argv, needle, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -92,6 +94,20 @@ def test_bad_input_gives_one_line_errors(argv, needle, capsys, tmp_path, monkeyp
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and needle in err and "Traceback" not in err and len(err.splitlines()) <= 3
+
+
+def test_evaluate_baselines_then_the_checkpoint(trained, capsys):
+    """One JSON line per reference generator, then the checkpoint's, same metrics and style codes; the paired
+    oracle wins the fit and the trivial generators do not."""
+    assert main(["evaluate", "--baselines", "--checkpoint", str(trained / "checkpoints" / "last.pt"),
+                 "--metrics", "fit,content", "--max-images", "24", "--n-styles", "2"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    names = [r["generator"] for r in lines]
+    assert names == ["oracle", "identity", "negation", "constant", "fixed_image", "random_init", "style_noise",
+                     "checkpoint"]
+    fit = {r["generator"]: r["fit/mean"] for r in lines}
+    assert fit["oracle"] < 0.01 < 0.05 < min(v for k, v in fit.items() if k != "oracle")
+    assert lines[-1]["checkpoint"]["step"] == 4 and lines[-1]["meta"]["fit"]["protocol"]["n_styles"] == 2
 
 
 def test_unknown_argument_is_an_argparse_error(capsys):

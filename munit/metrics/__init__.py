@@ -25,7 +25,7 @@ _EXPORTS = {
     "metric_info": "protocol", "Resources": "protocol",
     "ClassifierConfig": "classifier",
     "DEFAULT_METRICS": "session", "Evaluator": "session", "Session": "session", "check_available": "session",
-    "evaluate": "session", "evaluate_checkpoint": "session",
+    "evaluate": "session", "evaluate_checkpoint": "session", "applicable_metrics": "session",
     "BACKBONES": "weights",
 }
 

@@ -33,7 +33,8 @@ from torch.utils.data import Dataset
 
 from ..checkpoint import save_checkpoint
 from .classifier import ClassifierConfig, TrainedClassifier, load_or_train
-from .protocol import EvalData, MetricError, Protocol, Scorer, digest, directions, plain, specs, translations
+from .protocol import (EvalData, MetricError, Protocol, Scorer, digest, directions, plain, registry, specs,
+                       translations)
 from .weights import BACKBONES, CheckedFile, WeightPaths, check, check_keys, resolve
 
 log = logging.getLogger(__name__)
@@ -216,6 +217,24 @@ def check_available(metrics: Sequence[str] | str, weights: WeightPaths | None = 
                               f"the data is {data_source!r}")
 
 
+def applicable_metrics(data_source: str = "synthetic", weights: WeightPaths | None = None,
+                       allow_unverified: bool = False) -> tuple[list[str], dict[str, str]]:
+    """Every registered metric that can run on ``data_source`` here (its backbone files found and checked),
+    in registry order, and {metric: why not} for the others."""
+    ok, skipped = [], {}
+    for name, spec in registry().items():
+        if spec.synthetic_only and data_source != "synthetic":
+            skipped[name] = "needs the synthetic data set's paired ground truth"
+            continue
+        try:
+            check_available([name], weights, allow_unverified=allow_unverified)
+        except MetricError as e:
+            skipped[name] = str(e).splitlines()[0]
+            continue
+        ok.append(name)
+    return ok, skipped
+
+
 def _device_of(module: torch.nn.Module) -> torch.device:
     p = next(iter(module.parameters()), None)
     return p.device if p is not None else torch.device("cpu")
@@ -309,4 +328,4 @@ class Evaluator:
 
 
 __all__ = ["CACHE_ENV", "DEFAULT_METRICS", "cache_root", "digest", "DiskCache", "Session", "check_available",
-           "evaluate", "evaluate_checkpoint", "Evaluator"]
+           "evaluate", "evaluate_checkpoint", "Evaluator", "applicable_metrics"]
