@@ -67,13 +67,16 @@ def run(args: argparse.Namespace) -> int:
     for n in study.notes:
         print(f"note: {n}", file=sys.stderr)
     if args.command == "compare":
-        from .tables import EXTENSIONS, compare_table, default_sort, render, screen, sort_table
+        from .tables import (EXTENSIONS, baseline_verdicts, compare_table, default_sort, render, screen, sort_table,
+                             with_baselines)
 
-        table = sort_table(compare_table(study), args.sort or default_sort(study), args.ascending, study)
+        trials = compare_table(study)
+        table = sort_table(with_baselines(trials, study), args.sort or default_sort(study), args.ascending, study)
         if args.format == "csv":   # machine-readable: every column, raw numbers
             text = render(table, study, "csv")
         else:
             shown, notes = screen(table, study, args.brief, args.all_columns)
+            notes = baseline_verdicts(table, study) + notes
             text = render(shown, study, args.format, mark_best=True, brief_labels=args.brief)
             marks = "★ = best by the objective" if not study.is_multi_objective else "★ = Pareto-optimal"
             if args.format == "markdown":   # notes wrapped to the table's width, as markdown lines
@@ -84,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
                     print(f"note: {n}", file=sys.stderr)
         if args.format == "markdown" and len(study.seed_runs):   # trials with seeds: say what is significant
             from .significance import sentences, top_comparisons
-            said = sentences(study, top_comparisons(study, table, args.top, args.test))
+            said = sentences(study, top_comparisons(study, sort_table(trials, args.sort or default_sort(study),
+                                                                      args.ascending, study), args.top, args.test))
             if said:
                 text += (f"\nThe best {min(args.top, len(said) + 1)} trials by the objective ({args.test} test on "
                          "per-seed values, Holm-corrected, 95% intervals):\n\n" + "".join(f"- {x}\n" for x in said))

@@ -126,6 +126,7 @@ class Study:
     param_names: list[str] = field(default_factory=list)
     int_params: set[str] = field(default_factory=set)
     seed_runs: pd.DataFrame = field(default_factory=pd.DataFrame)   # multi-seed trials' seed runs (role seed)
+    baselines: pd.DataFrame = field(default_factory=pd.DataFrame)   # reference generators' runs, by name
     catalog: Catalog = field(default_factory=Catalog)
     notes: list[str] = field(default_factory=list)
     _hist: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict, repr=False)
@@ -295,6 +296,7 @@ def load_study(name: str, tracking_uri: str = DEFAULT_TRACKING_URI, storage: str
         parents = _search(exp.experiment_id, C.ROLE_STUDY)
         runs = _search(exp.experiment_id, C.ROLE_TRIAL)
         seed_runs = _search(exp.experiment_id, C.ROLE_SEED)
+        baselines = _search(exp.experiment_id, C.ROLE_BASELINE)
 
     study_col, number_col = f"tags.{C.TAG_STUDY}", f"tags.{C.TAG_TRIAL_NUMBER}"
     parent = None
@@ -349,7 +351,18 @@ def load_study(name: str, tracking_uri: str = DEFAULT_TRACKING_URI, storage: str
     catalog = Catalog.build(study.user_attrs.get(C.ATTR_METRICS) if study is not None else None, logged)
     return Study(name=name, tracking_uri=tracking_uri, storage=storage, client=client, experiment=exp,
                  parent=parent, runs=runs, optuna=study, trials=trials, param_names=names, int_params=ints,
-                 seed_runs=seed_runs, catalog=catalog, notes=notes)
+                 seed_runs=seed_runs, baselines=_baseline_runs(baselines, name), catalog=catalog, notes=notes)
+
+
+def _baseline_runs(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The study's reference-generator runs, one per name (the oldest), indexed by name in the logged order."""
+    col, study_col = f"tags.{C.TAG_BASELINE}", f"tags.{C.TAG_STUDY}"
+    if not len(df) or col not in df.columns:
+        return pd.DataFrame()
+    if study_col in df.columns:
+        df = df[df[study_col].fillna(name) == name]
+    df = df.dropna(subset=[col]).sort_values("start_time", kind="stable").drop_duplicates(col, keep="first")
+    return df.set_index(col, drop=False).rename_axis(None)
 
 
 def _params(study: Any, opt_trials: list[Any], parent: dict[str, Any] | None, runs: pd.DataFrame

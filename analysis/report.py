@@ -17,7 +17,7 @@ from .figures import importances, metric_curves, parallel_coordinates, pareto_fr
     training_curves
 from .load import Study
 from .samples import direction_label, final_panels, image_size, run_config
-from .tables import compare_table, default_sort, render, screen, sort_table
+from .tables import baseline_verdicts, compare_table, default_sort, render, screen, sort_table, with_baselines
 
 REPORT_ARTIFACT_DIR = "report"
 
@@ -111,10 +111,12 @@ def make_report(study: Study, out: Path, sort: str | None = None, ascending: boo
     """Write ``report.html`` + PNGs + ``trials.{csv,md}`` into ``out`` and log them to the parent run."""
     out.mkdir(parents=True, exist_ok=True)
     table = sort_table(compare_table(study), sort or default_sort(study), ascending, study)
-    shown, table_notes = screen(table, study)
+    with_refs = sort_table(with_baselines(table, study), sort or default_sort(study), ascending, study)
+    shown, table_notes = screen(with_refs, study)
+    table_notes = baseline_verdicts(with_refs, study) + table_notes
     numbers = [int(n) for n in study.trials.index]
     files: list[Path] = []
-    (out / "trials.csv").write_text(render(table, study, "csv"))
+    (out / "trials.csv").write_text(render(with_refs, study, "csv"))
     (out / "trials.md").write_text(render(shown, study, "markdown", mark_best=True))
     files += [out / "trials.csv", out / "trials.md"]
     sections: list[Section] = []

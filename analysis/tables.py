@@ -97,6 +97,61 @@ def compare_table(study: Study) -> pd.DataFrame:
     return df
 
 
+def with_baselines(df: pd.DataFrame, study: Study) -> pd.DataFrame:
+    """``df`` (a :func:`compare_table`) plus one reference row per baseline generator the study logged
+    (experiments.baselines): status ``baseline``, ``trial`` empty, column ``baseline`` its name, and its values in
+    the objective and metric columns (best = final: it is scored once). Sorted with the trials, a baseline row
+    sits among them at its score, so the trials below identity are visibly no translation."""
+    if not len(study.baselines):
+        return df
+    rows = []
+    for name, r in study.baselines.iterrows():
+        row: dict[str, object] = {"baseline": str(name), "status": "baseline", "seeds": 1}
+        for c in df.columns:
+            key = c[:-len(" best")] if c.endswith(" best") else c[:-len(" final")] if c.endswith(" final") else c
+            if c in study.objective_columns or key != c or c in extra_columns(study):
+                v = r.get(f"metrics.{key}")
+                row[c] = float(v) if v is not None and pd.notna(v) else math.nan
+        rows.append(row)
+    ref = pd.DataFrame(rows)
+    out = pd.concat([df.assign(baseline=pd.Series([None] * len(df), dtype="object")), ref], ignore_index=True)
+    out["trial"] = out["trial"].astype("Int64")
+    out["blog_trial"] = out["blog_trial"].astype("Int64")
+    out["seeds"] = out["seeds"].astype("int64")
+    return out
+
+
+def baseline_verdicts(df: pd.DataFrame, study: Study) -> list[str]:
+    """Sentences on the trials against the reference rows (single objective): how many complete trials beat
+    identity and every trivial baseline, and whether the best trial does."""
+    if study.is_multi_objective or "baseline" not in df.columns:
+        return []
+    col = study.objective_columns[0]
+    minimize = study.directions[0] == "minimize"
+    ref = df[df["status"] == "baseline"].set_index("baseline")[col].dropna()
+    trivial = ref.drop(labels=["oracle"], errors="ignore")
+    done = df[(df["status"] == "complete") & df[col].notna()]
+    if not len(trivial) or not len(done):
+        return []
+
+    def beats(v: float, ref_value: float) -> bool:
+        return v < ref_value if minimize else v > ref_value
+    bar = trivial.min() if minimize else trivial.max()
+    bar_name = str(trivial.idxmin() if minimize else trivial.idxmax())
+    best = done[col].min() if minimize else done[col].max()
+    out = [f"{int(sum(beats(v, bar) for v in done[col]))} of {len(done)} complete trials beat every trivial "
+           f"baseline on {study.objective_keys[0] or col} (the best of them: {bar_name}, {bar:.4g}); the best trial "
+           f"({best:.4g}) {'does' if beats(best, bar) else 'does NOT'}."]
+    if "identity" in trivial.index:
+        worse = int(sum(not beats(v, trivial['identity']) for v in done[col]))
+        if worse:
+            out.append(f"{worse} complete trial(s) do not beat identity ({trivial['identity']:.4g}): no better "
+                       "than returning the input unchanged.")
+    if "oracle" in ref.index:
+        out.append(f"The paired oracle scores {ref['oracle']:.4g}: the room left above the best trial.")
+    return out
+
+
 def resolve_sort(df: pd.DataFrame, key: str) -> str:
     """A column name, or a metric key ('fid/mean' -> 'fid/mean best', 'fid' -> 'fid/mean best')."""
     for cand in (key, f"{key} best", f"{key}/mean best"):
@@ -247,12 +302,14 @@ def display_table(df: pd.DataFrame, study: Study, mark_best: bool = False, brief
             text = text.replace(" (blog trial ", " (blog ")
         return f"{text} ★" if n in best and not star_column else text
 
-    out = pd.DataFrame({"trial": [label(int(n)) for n in df["trial"]]})
+    names = df["baseline"] if "baseline" in df.columns else pd.Series([None] * len(df), index=df.index)
+    out = pd.DataFrame({"trial": [f"baseline: {b}" if isinstance(b, str) else label(int(n))
+                                  for n, b in zip(df["trial"], names)]})
     spread = {c[:-len(CI)] for c in df.columns if c.endswith(CI)}
     if mark_best and star_column:   # the trial cell stays the bare label; the mark gets a column of its own
-        out["best"] = ["★" if int(n) in best else "" for n in df["trial"]]
+        out["best"] = ["★" if pd.notna(n) and int(n) in best else "" for n in df["trial"]]
     for c in df.columns:
-        if c in ("trial", "blog_trial"):
+        if c in ("trial", "blog_trial", "baseline"):
             continue
         if c.endswith(CI):
             continue
@@ -283,5 +340,5 @@ def render(df: pd.DataFrame, study: Study, fmt: str, mark_best: bool = False, br
     return disp.to_html(index=False, border=0, classes="trials", escape=True)
 
 
-__all__ = ["compare_table", "brief", "screen", "arrange", "drop_constant", "best_trials", "default_sort", "sort_table", "render", "display_table", "eval_columns", "extra_columns",
+__all__ = ["compare_table", "with_baselines", "baseline_verdicts", "brief", "screen", "arrange", "drop_constant", "best_trials", "default_sort", "sort_table", "render", "display_table", "eval_columns", "extra_columns",
            "fmt_number", "FORMATS", "EXTENSIONS", "MISSING"]

@@ -81,8 +81,10 @@ def mask_url(text: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------- MLflow runs
-TAG_ROLE = "munit.role"              # "study" (the parent run) | "trial" (one nested run per trial) | "seed"
+TAG_ROLE = "munit.role"              # "study" (the parent run) | "trial" (one nested run per trial) | "seed" | "baseline"
 ROLE_STUDY, ROLE_TRIAL, ROLE_SEED = "study", "trial", "seed"   # seed: one run per seed of a multi-seed trial
+ROLE_BASELINE = "baseline"           # one run per reference generator (experiments.baselines), nested in the parent
+TAG_BASELINE = "munit.baseline"      # its name: oracle, identity, negation, constant, ...
 TAG_SEED = "munit.seed"              # a seed run's training seed
 TAG_PARENT = "mlflow.parentRunId"
 TAG_RUN_NAME = "mlflow.runName"
@@ -135,6 +137,7 @@ ATTR_OBJECTIVE = "objective"         # metric key(s), comma-separated
 ATTR_METRICS = "metric_info"         # {metric: {direction, label, keys, ...}} from munit's metric registry
 ATTR_EXPERIMENT_ID = "mlflow_experiment_id"
 ATTR_PARENT_RUN_ID = "mlflow_parent_run_id"
+ATTR_BASELINES = "baselines"         # the reference generators logged for the study (names)
 # trial.user_attrs
 ATTR_RUN_ID = "mlflow_run_id"
 ATTR_BLOG = "blog_trial"

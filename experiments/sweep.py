@@ -99,6 +99,9 @@ OPTIONS: tuple[Option, ...] = (
            kw=dict(choices=list(PRUNERS))),
     Option("space", "YAML/JSON file overriding or adding parameters of experiments/space.yaml", STUDY, stored=True),
     Option("blog", "run the blog's trials 1-3 first (enqueued once)", STUDY, kw=dict(action="store_true")),
+    Option("baselines", "score the reference generators (oracle, identity, negation, constant colour, fixed image, "
+           "random init, style noise) once per study and log them beside the trials (default: on)", STUDY,
+           kw=dict(action=argparse.BooleanOptionalAction, default=True)),
 
     Option("data", "'synthetic' (default: the embedded two-domain set), an AFHQ root, or a folder with two domain "
            "folders", DATA, stored=True, kw=dict(metavar="synthetic|PATH")),
@@ -173,6 +176,7 @@ class SweepConfig:
     sampler_seed: int | None = None
     pruner: str | None = None
     blog: bool = False
+    baselines: bool = True
     device: str = "auto"
     workers: int | None = None         # None: one per GPU on CUDA, as many as pay on CPU (auto_workers)
     fast_path: str | None = None       # None: the CUDA default's levers on CUDA, eager elsewhere
@@ -285,6 +289,8 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
                     cfg.artifact_location, cfg.sampler,
                     None if cfg.sampler_seed is None else cfg.sampler_seed + cfg.worker_index, cfg.pruner, cfg.blog)
     recovery.fail_dead_local_trials(s.study)
+    if cfg.baselines and cfg.worker_index == 0:
+        _baselines(cfg, s, device)
 
     budget = TrialBudget(cfg.trials)
     directions = [direction(k) for k in s.settings.objective]
@@ -319,6 +325,26 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
     return SweepSummary(cfg.study_name, cfg.storage_url, cfg.tracking, s.experiment_id, s.parent_run_id,
                         cfg.trials_dir, s.settings, cfg.trials, states, best_trials(s.study),
                         time.perf_counter() - t0, interrupted)
+
+
+def _baselines(cfg: SweepConfig, s, device) -> None:
+    """The study's reference rows (experiments.baselines), once per study; under the setup lock, so workers
+    starting together on this machine score them once."""
+    from experiments.baselines import log_baselines
+    from experiments.storage import file_lock
+    from experiments.study import setup_lock_path
+
+    if C.ATTR_BASELINES in s.study.user_attrs:   # scored already (a rerun, another worker)
+        return
+    with file_lock(setup_lock_path(cfg.root, cfg.storage_url)):
+        t0 = time.perf_counter()
+        logged = log_baselines(s.client, s.experiment_id, s.parent_run_id, s.study, s.settings, device,
+                               cache_dir=cfg.cache_dir, weights=cfg.weights,
+                               allow_unverified=cfg.allow_unverified_weights)
+    if logged and not cfg.no_summary:
+        key = s.settings.objective[0]
+        shown = ", ".join(f"{n} {v.get(key, float('nan')):.4g}" for n, v in logged.items())
+        print(f"baselines ({key}, {time.perf_counter() - t0:.0f} s): {shown}", flush=True)
 
 
 def _states(study) -> dict[str, int]:

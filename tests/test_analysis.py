@@ -177,6 +177,34 @@ def test_cli_compare_every_format(study_store, tmp_path, capsys):
     assert rc == 0 and "fcd/mean best" in out and "fcd/a2b" not in out
 
 
+def test_baselines_are_reference_rows(study_store, study, table, capsys):
+    """The sweep scored the reference generators with the study's metrics; compare sorts them among the trials
+    and says which trials beat them, from the same numbers."""
+    import pandas as pd
+
+    from analysis.tables import baseline_verdicts, sort_table, with_baselines
+    assert list(study.baselines.index) == ["oracle", "identity", "negation", "constant", "fixed_image",
+                                           "random_init", "style_noise"]
+    full = sort_table(with_baselines(table, study), "objective", None, study)
+    refs = full[full["status"] == "baseline"].set_index("baseline")
+    assert len(refs) == 7 and refs["trial"].isna().all() and len(full) == len(table) + 7
+    for name, r in study.baselines.iterrows():
+        assert refs.at[name, "objective"] == r["metrics.fcd/mean"] == refs.at[name, "fcd/mean final"]
+    assert list(full["objective"].dropna()) == sorted(full["objective"].dropna())   # sorted together
+    done = table[(table["status"] == "complete")]["objective"]
+    bar = refs.drop("oracle")["objective"].min()
+    said = baseline_verdicts(full, study)
+    assert said[0].startswith(f"{int((done < bar).sum())} of {len(done)} complete trials beat every trivial "
+                              "baseline on fcd/mean")
+    rc, out, _ = _cli(capsys, "compare", "--experiment", study_store.main, "--tracking-uri",
+                      study_store.tracking_uri, "--storage", study_store.storage)
+    assert rc == 0 and "| baseline: identity" in out and "| baseline: oracle" in out and said[0][:40] in out
+    rc, out, _ = _cli(capsys, "compare", "--experiment", study_store.main, "--tracking-uri",
+                      study_store.tracking_uri, "--storage", study_store.storage, "--format", "csv")
+    csv = pd.read_csv(__import__("io").StringIO(out))
+    assert sorted(csv["baseline"].dropna()) == sorted(study.baselines.index)
+
+
 def test_cli_unknown_experiment(study_store, capsys):
     rc, out, err = _cli(capsys, "compare", "--experiment", "no-such-study", "--tracking-uri", study_store.tracking_uri,
                         "--storage", study_store.storage)
@@ -282,6 +310,7 @@ def test_report(study_store, study, study_report):
     assert html.count('src="data:image/png;base64,') >= 6 and "src=\"http" not in html and "<table" in html
     for n in study_store.run_ids:
         assert f">{study.label(n)}<" in html
+    assert ">baseline: identity<" in html and "complete trials beat every trivial baseline" in html
     logged = {Path(f.path).name for f in MlflowClient(tracking_uri=study_store.tracking_uri)
               .list_artifacts(study_store.parent_run_id, "report")}
     assert names <= logged

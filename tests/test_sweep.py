@@ -80,12 +80,26 @@ def test_sweep_tracks_trials_in_mlflow_and_resumes_without_duplicates(tmp_path, 
         finals = [p for p in images if "samples~final_a2b+step+" in p and "compressed" not in p]
         assert len(finals) == 1   # the last grid once more, one step: MLflow's image card shows it at once
 
+    # the reference rows: every baseline scored once, with the study's metrics, nested in the parent run
+    baselines = runs(root, "baseline")
+    assert [r.data.tags["munit.baseline"] for r in baselines] == ["oracle", "identity", "negation", "constant",
+                                                                    "fixed_image", "random_init", "style_noise"]
+    assert "baselines (fit/mean" in out and study.user_attrs["baselines"] == sorted(
+        r.data.tags["munit.baseline"] for r in baselines)
+    for r in baselines:
+        assert r.data.tags["mlflow.parentRunId"] == parent.info.run_id and r.info.status == "FINISHED"
+        assert r.data.metrics["objective"] == r.data.metrics["fit/mean"]
+        assert {"content/mean", "acc/mean", "fcd/mean", "acc/classifier_val"} <= set(r.data.metrics)
+        assert r.info.run_name == f"baseline · {r.data.tags['munit.baseline']} · fit {r.data.metrics['fit/mean']:.4g}"
+    fit = {r.data.tags["munit.baseline"]: r.data.metrics["fit/mean"] for r in baselines}
+    assert fit["oracle"] < 0.01 < min(v for k, v in fit.items() if k != "oracle")
+
     # resume: a larger --trials adds the difference; the blog's trials are not enqueued again
     assert sweep.main(tiny_args(root, trials=5) + ["--blog"]) == 0
     study = journal_study(root)
     assert [t.number for t in study.get_trials()] == [0, 1, 2, 3, 4]
     assert sorted(t.user_attrs.get("blog_trial", 0) for t in study.get_trials()) == [0, 0, 1, 2, 3]
-    assert len(runs(root, "trial")) == 5 and len(runs(root, "study")) == 1
+    assert len(runs(root, "trial")) == 5 and len(runs(root, "study")) == 1 and len(runs(root, "baseline")) == 7
     # a finished study runs nothing more, and stored settings need not be repeated
     assert sweep.main(["--root", str(root), "--trials", "5", "--no-progress"]) == 0
     assert len(journal_study(root).get_trials()) == 5
