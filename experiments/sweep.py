@@ -289,8 +289,6 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
                     cfg.artifact_location, cfg.sampler,
                     None if cfg.sampler_seed is None else cfg.sampler_seed + cfg.worker_index, cfg.pruner, cfg.blog)
     recovery.fail_dead_local_trials(s.study)
-    if cfg.baselines and cfg.worker_index == 0:
-        _baselines(cfg, s, device)
 
     budget = TrialBudget(cfg.trials)
     directions = [direction(k) for k in s.settings.objective]
@@ -314,6 +312,8 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
                 console.follow(s.study)
                 spawn_workers(cfg.argv, workers, cfg.threads, device)
             else:
+                if cfg.baselines and cfg.worker_index == 0:   # the process that trains (not a spawning parent)
+                    _baselines(cfg, s, device)
                 _work(cfg, s, device, budget, recovery, console)
     except KeyboardInterrupt:
         interrupted = True

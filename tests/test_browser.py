@@ -150,8 +150,10 @@ def test_report_in_browser(study_store, study_report, mlflow_server, driver, tmp
     d = driver
     d.get(res.html.as_uri())
     _wait(d, lambda d: d.execute_script("return document.readyState") == "complete", "the report to load")
-    rows = d.find_elements(By.CSS_SELECTOR, "table.trials tbody tr")
-    assert len(rows) == len(study_store.run_ids)
+    rows = [r.text for r in d.find_elements(By.CSS_SELECTOR, "table.trials tbody tr")]
+    refs = [r for r in rows if r.startswith("baseline: ")]    # the study's reference generators, sorted in
+    assert len(rows) - len(refs) == len(study_store.run_ids)
+    assert len(refs) == len(study.baselines) > 0 and any(r.startswith("baseline: identity") for r in refs)
     text = _body(d)
     for n in study_store.run_ids:
         assert study.label(n) in text
