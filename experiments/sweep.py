@@ -386,13 +386,15 @@ def format_summary(r: SweepSummary) -> str:
 
     s = r.settings
     states = ", ".join(f"{n} {k.lower()}" for k, n in sorted(r.states.items())) or "none"
+    lr_swept = any("lr" in t.params for t in r.best)     # space.yaml sweeps it: the preset's lr is not used
+    lr = "lr swept (space.yaml)" if lr_swept else f"lr {s.lr:g}"
     lines = [f"study {r.study_name!r}: {sum(r.states.values())}/{r.n_trials} trials ({states}); "
              f"{r.wall_s:.0f} s in this run",
-             f"  setup: {s.data} data, preset {s.preset} ({s.image_size} px), batch {s.batch_size}, lr {s.lr:g}, "
+             f"  setup: {s.data} data, preset {s.preset} ({s.image_size} px), batch {s.batch_size}, {lr}, "
              f"{s.iters} iterations per trial (scale {s.scale:.4g} of the blog's 30 epochs), evaluation every "
              f"{s.eval_every}, objective {', '.join(s.objective)}"]
     preset = SWEEP_PRESETS.get(s.preset)
-    if preset is not None and preset.note and s.lr == preset.lr:
+    if preset is not None and preset.note and s.lr == preset.lr and not lr_swept:
         lines.append(f"  note: {preset.note}")
     for t in r.best[:5]:
         vals = ", ".join(f"{k} = {v:.4f}" for k, v in zip(s.objective, t.values))

@@ -61,7 +61,7 @@ The contrast constraints are exact: the channels share one design, so the constr
 projection of the unconstrained one and costs its Schur complement times the squared shortfall. A rendering
 of the content in *any* target style scores ~0.001 (uint8 rounding; max <= 0.003 at 24-256 px; unreliable below 24
 px where shapes are mostly band). Trivial generators cannot produce the target's shape appearance at the input's
-geometry and score 0.05-0.31 on average, every single output >= 0.025: identity and negation keep the source's
+geometry and score 0.05-0.39 on average (style noise the worst), every single output >= 0.025: identity and negation keep the source's
 rendering (flat where B needs a pattern, patterned where A needs flat shading, no shadow), a constant or blurred
 input lacks the pattern contrast / shadow / sharp edges, noise fits nothing, and a real target image of other
 content puts shapes where the mask says background.
@@ -828,7 +828,7 @@ def fit_error(images: torch.Tensor, masks: torch.Tensor, domain: str) -> torch.T
     """Per-image paired error with the style marginalised: the RMS residual of the best ``domain`` rendering of
     content ``masks`` (the translation's *input* masks) in any style. Lower is better: ~0.001 = exactly such a
     rendering (uint8 rounding); trivial outputs (identity, negation, constants, blur, noise, other content)
-    average 0.05-0.31. NaN outputs give NaN."""
+    average 0.05-0.39. NaN outputs give NaN."""
     return style_fit(images, masks, domain).error
 
 
