@@ -288,7 +288,7 @@ class Check:
             return cmd + ["--device", "cpu", "--preset", "tiny", "--iters", "2", "--eval-every", "2",
                           "--batch-size", "2", "--synthetic-train", "8", "--synthetic-val", "4", "--eval-images",
                           "4", "--eval-styles", "2", "--eval-real", "8", "--metrics", "content", "--threads", "1",
-                          "--fast-path", "cl"]
+                          "--fast-path", "cl", "--no-baselines"]
         # the CUDA defaults (precision and levers of munit.fastpath.CUDA_DEFAULT): what a user gets
         return cmd + ["--preset", "paper", "--image-size", "256", "--iters", "150", "--eval-every", "75",
                       "--synthetic-train", "128", "--synthetic-val", "16", "--eval-images", "16",

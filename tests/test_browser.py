@@ -17,6 +17,11 @@ import pytest
 
 from analysis_fixtures import assert_png, study_report, study_store  # noqa: F401  (session fixtures)
 
+# MLflow 3's server also starts a job runner (three huey consumers, for GenAI jobs): not needed to serve runs,
+# and it takes CPU from the tests on a 2-core machine.
+def server_env() -> dict:
+    return {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 pytestmark = [
@@ -75,7 +80,7 @@ def mlflow_server(study_store, tmp_path_factory):
            "--artifacts-destination", str(artifacts), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                cwd=study_store.root)
+                                cwd=study_store.root, env=server_env())
     try:
         yield Server(proc, port, log)
     finally:

@@ -59,7 +59,7 @@ def test_a_study_logging_kid_shows_it_in_analysis_without_naming_it_there(stand_
     from test_sweep_helpers import tiny_args
 
     root = tmp_path / "mlruns"
-    args = tiny_args(root, iters=4, eval_every=4, metrics="kid", trials=1)
+    args = tiny_args(root, iters=4, eval_every=4, metrics="kid", trials=1)   # no baselines: 7 Inception passes
     args[args.index("--eval-real") + 1] = "8"
     assert sweep.main(args + ["--objective", "kid/mean", "--allow-unverified-weights"]) == 0
     from test_sweep_helpers import runs

@@ -28,7 +28,7 @@ def _by_number(study):
 
 def test_sweep_tracks_trials_in_mlflow_and_resumes_without_duplicates(tmp_path, capsys):
     root = tmp_path / "mlruns"
-    assert sweep.main(tiny_args(root, trials=3) + ["--blog"]) == 0
+    assert sweep.main(tiny_args(root, trials=3, baselines=True) + ["--blog"]) == 0
     out = capsys.readouterr().out
     assert f"mlflow ui --backend-store-uri sqlite:///{root}/mlflow.db" in out and "best: trial" in out
 
@@ -95,7 +95,7 @@ def test_sweep_tracks_trials_in_mlflow_and_resumes_without_duplicates(tmp_path, 
     assert fit["oracle"] < 0.01 < min(v for k, v in fit.items() if k != "oracle")
 
     # resume: a larger --trials adds the difference; the blog's trials are not enqueued again
-    assert sweep.main(tiny_args(root, trials=5) + ["--blog"]) == 0
+    assert sweep.main(tiny_args(root, trials=5, baselines=True) + ["--blog"]) == 0
     study = journal_study(root)
     assert [t.number for t in study.get_trials()] == [0, 1, 2, 3, 4]
     assert sorted(t.user_attrs.get("blog_trial", 0) for t in study.get_trials()) == [0, 0, 1, 2, 3]

@@ -16,12 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(tempfile.gettempdir()) / "munit-ablate-test-cache"
 
 
-def tiny_args(root: Path, iters: int = 8, eval_every: int = 4, **extra: object) -> list[str]:
-    """Sweep options for a few-second trial: tiny preset, 16 synthetic images, a 4-image evaluation."""
+def tiny_args(root: Path, iters: int = 8, eval_every: int = 4, baselines: bool = False, **extra: object) -> list[str]:
+    """Sweep options for a few-second trial: tiny preset, 16 synthetic images, a 4-image evaluation; the
+    baseline reference rows only when a test is about them (they cost seven more evaluations)."""
     args = ["--root", str(root), "--cache-dir", str(CACHE), "--iters", str(iters), "--eval-every",
             str(eval_every), "--batch-size", "2", "--synthetic-train", "16", "--synthetic-val", "4",
             "--eval-images", "4", "--eval-styles", "2", "--eval-real", "16", "--threads", "1", "--workers", "1",
-            "--no-progress"]
+            "--no-progress", "--baselines" if baselines else "--no-baselines"]
     for k, v in extra.items():
         args += [f"--{k.replace('_', '-')}", str(v)]
     return args
