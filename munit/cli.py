@@ -95,10 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=None,
                    help=f"Adam learning rate; default {PAPER_DEFAULTS.lr:g} (paper), {CPU_DEFAULTS.lr:g} otherwise")
     t.add_argument("--lr-step", type=int, default=None, help="StepLR step size in iterations (gamma 0.5); "
-                                                             "default 100,000 (paper) or iters/3")
+                                                             "default 100,000 (paper) or iters/6")
+    cpu_w = dict(CPU_DEFAULTS.weights)
     for f in fields(LossWeights):  # one option per loss weight, named and defaulted by LossWeights itself
+        on_cpu = f"; {cpu_w[f.name]:g} with any other preset (docs/metrics.md)" if f.name in cpu_w else ""
         t.add_argument(f"--lambda-{f.name}", type=float, default=None, dest=f"lambda_{f.name}",
-                       help=f"loss weight (default {f.default:g})")
+                       help=f"loss weight (default {f.default:g}, the paper's, with --preset paper{on_cpu})")
     t.add_argument("--vgg-weights", default=None, help="path to vgg16-397923af.pth (only for --lambda-vgg > 0)")
     t.add_argument("--seed", type=int, default=None, help="default 0")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -226,8 +228,9 @@ def cmd_train(args) -> int:
                        checkpoint_every=every(args.checkpoint_every, "checkpoint_every"),
                        eval_every=args.eval_every, num_workers=args.num_workers, progress=not args.quiet)
     old_w = dict(saved["weights"]) if saved else {}
+    base = defaults.loss_weights(**old_w)     # a resumed run keeps its own weights
     weights = LossWeights(**{f.name: v if (v := getattr(args, f"lambda_{f.name}")) is not None
-                             else old_w.get(f.name, f.default) for f in fields(LossWeights)})
+                             else getattr(base, f.name) for f in fields(LossWeights)})
     evaluator = None
     if args.metrics:
         from .metrics.protocol import Protocol
