@@ -276,7 +276,7 @@ def test_bad_settings_and_names_fail_before_the_study_exists(tmp_path, capsys, e
     names = {"VICTIM": str(victim), "AFHQ_WITHOUT_VAL": str(afhq)}
     extra = [names.get(a, str(tmp_path / a) if a.endswith((".yaml", ".json")) else a) for a in extra]
 
-    assert sweep.main(tiny_args(root, trials=1) + extra) == 2
+    assert sweep.main(tiny_args(root, trials=1, store=False) + extra) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0], err
     assert (victim / "0" / "keep.txt").read_text() == "the user's file"
