@@ -4,6 +4,10 @@ import os
 # before torch loads: OpenMP threads that sleep instead of spinning while they wait, so that a busy second core
 # (another test process, a server) does not collapse torch's thread pool (measured 6 -> 100 forwards/s)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# one thread per test process (and the processes tests start): the test models are tiny, where a second thread
+# costs more than it brings (the 200-iteration benchmark test: 67 s with two, 45 s with one), and the suite runs
+# two test processes side by side (pytest-xdist, pyproject's addopts) on the 2-core CI machine
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
@@ -15,7 +19,7 @@ os.environ.setdefault("MUNIT_CACHE", tempfile.mkdtemp(prefix="munit-test-cache-"
 import pytest
 import torch
 
-torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or max(1, min(2, os.cpu_count() or 1))))
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 def use_torch_home(monkeypatch, root) -> None:
