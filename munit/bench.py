@@ -171,7 +171,7 @@ def metrics_main(argv: list[str] | None = None) -> int:
             with torch.random.fork_rng(devices=[device] if cuda else []):
                 torch.manual_seed(0)
                 gen_a, gen_b = Generator(mcfg).to(device), Generator(mcfg).to(device)
-            clf = ClassifierConfig(epochs=args.classifier_epochs)
+            clf = ClassifierConfig(epochs=args.classifier_epochs, min_steps=0)
             # stand-ins are not the official files: allowed here, and recorded as unverified in the results
             session = Session(metrics, cache_dir=os.path.join(tmp, "cache"), classifier=clf,
                               allow_unverified=args.stand_in_weights)

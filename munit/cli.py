@@ -179,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--cache-dir", default=None, help="real statistics and classifier cache "
                                                       "(default: $MUNIT_CACHE or ~/.cache/munit-ablate)")
     add_weight_options(ev)
-    ev.add_argument("--classifier-epochs", type=int, default=None, help="domain classifier epochs (acc, fcd)")
+    ev.add_argument("--classifier-epochs", type=int, default=None, help="domain classifier epochs (acc, fcd); default 5 and at least 300 optimiser steps, "
+                         "given: exactly this many")
     return ap
 
 
@@ -358,7 +359,7 @@ def cmd_evaluate(args) -> int:
     protocol = Protocol(n_val=args.n_val, n_styles=args.n_styles, n_real=args.n_real, batch_size=args.batch_size,
                         seed=args.seed)
     backbones = weights_from_args(args)
-    clf = ClassifierConfig(epochs=args.classifier_epochs) if args.classifier_epochs else None
+    clf = ClassifierConfig(epochs=args.classifier_epochs, min_steps=0) if args.classifier_epochs else None
     if args.baselines:
         return _evaluate_baselines(args, protocol, backbones, clf)
     metrics = args.metrics or "fid,lpips,acc"

@@ -15,7 +15,7 @@ from munit.cli import main
 def test_a_200_iteration_cpu_run_sits_between_the_oracle_and_every_trivial_baseline(tmp_path, capsys):
     """fit/mean (lower is better), measured on this machine (2 cores, 1 thread): oracle 0.0010, the trained
     checkpoint 0.081, constant 0.087, identity and negation 0.090, fixed image 0.11, random init 0.13, style noise
-    0.39; acc: identity 0.06, negation 0.06, constant 0.5, with a classifier of val accuracy 0.91. Training takes
+    0.39; acc: identity 0.03, negation 0.03, constant 0.5, with a classifier of val accuracy 0.97. Training takes
     ~30 s. Asserted: the oracle beats the checkpoint by >= 0.05; the checkpoint beats identity by >= 0.005
     (measured 0.0097) and the best trivial generator by >= 0.003 (measured 0.0066).
     The margins are for seed 0; at this budget the seed matters (seed 1 of the same defaults lands near 0.095,
@@ -42,6 +42,6 @@ def test_a_200_iteration_cpu_run_sits_between_the_oracle_and_every_trivial_basel
     assert fit["checkpoint"] + 0.005 < fit["identity"], shown                        # it translates (issue 14)
     assert fit["checkpoint"] + 0.003 < min(fit[n] for n in TRIVIAL), shown          # every trivial one (issue 11)
 
-    assert scores["identity"]["acc/classifier_val"] >= 0.85, scores["identity"]["acc/classifier_val"]
+    assert scores["identity"]["acc/classifier_val"] >= 0.9, scores["identity"]["acc/classifier_val"]
     for name in ("identity", "negation", "constant"):
         assert scores[name]["acc/mean"] <= 0.6, (name, scores[name]["acc/mean"])

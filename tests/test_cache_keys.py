@@ -22,7 +22,7 @@ from munit.metrics.protocol import EvalData
 from munit.metrics.session import Session
 from munit.synthetic import SyntheticDomain, synthetic_domains
 
-CLF = ClassifierConfig(epochs=1, width=8, batch_size=8)
+CLF = ClassifierConfig(epochs=1, width=8, batch_size=8, min_steps=0)
 SIZE = 16
 
 
@@ -100,7 +100,7 @@ def test_folder_inputs_are_in_the_key(folders, tmp_path, monkeypatch):
     assert fcd(cache, folder_data(folders), n_real=4)["stats"] == "computed"
 
     # the classifier's settings (FCD's feature network)
-    other = fcd(cache, folder_data(folders), clf=ClassifierConfig(epochs=1, width=8, batch_size=8, seed=1))
+    other = fcd(cache, folder_data(folders), clf=ClassifierConfig(epochs=1, width=8, batch_size=8, seed=1, min_steps=0))
     assert other["classifier"] == "trained" and other["stats"] == "computed"
     assert other["value"] != edited["value"]
 

@@ -336,7 +336,7 @@ def test_lpips_features_once_equals_the_pairwise_metric():
 
 # ------------------------------------------------------------------------------ classifier: acc, fcd, content
 
-CLF = ClassifierConfig(epochs=8)
+CLF = ClassifierConfig(epochs=8, min_steps=0)
 
 
 @pytest.fixture(scope="session")
@@ -372,13 +372,25 @@ def test_translation_accuracy_oracle_vs_identity(empty_hub, data32_clf, tmp_path
 
 
 def test_classifier_training_is_deterministic_and_leaves_global_rng(data32):
-    cfg = ClassifierConfig(epochs=1, batch_size=16, width=8)
+    cfg = ClassifierConfig(epochs=1, batch_size=16, width=8, min_steps=0)
     state = torch.get_rng_state()
     a, b = train_classifier(data32, cfg, torch.device("cpu")), train_classifier(data32, cfg, torch.device("cpu"))
     assert torch.equal(state, torch.get_rng_state())
     for (k, va), vb in zip(a.model.state_dict().items(), b.model.state_dict().values()):
         assert torch.equal(va, vb), k
     assert a.val_acc == b.val_acc
+
+
+def test_a_small_train_set_still_gets_min_steps_of_classifier_training(data32):
+    """5 epochs of 96 images at batch 64 are 10 steps; the default trains at least ``min_steps`` (300) instead,
+    and an explicit ``min_steps=0`` keeps exactly the epochs asked for (the CLI's --classifier-epochs)."""
+    cfg = ClassifierConfig(width=8, min_steps=40)       # 2 steps per epoch here: 20 epochs
+    assert train_classifier(data32, cfg, torch.device("cpu")).info["epochs"] == 20
+    assert ClassifierConfig().min_steps == 300 and ClassifierConfig().epochs == 5
+    exact = ClassifierConfig(epochs=3, width=8, min_steps=0)
+    assert train_classifier(data32, exact, torch.device("cpu")).info["epochs"] == 3
+    with pytest.raises(MetricError, match="min_steps"):
+        ClassifierConfig(min_steps=-1)
 
 
 def test_content_needs_the_synthetic_pairs(data32, tiny_gens):
@@ -423,7 +435,7 @@ def test_trainer_callback_and_cli(empty_hub, tmp_path, capsys):
 
     cache = tmp_path / "cache"
     ev = Evaluator(["acc", "content"], Protocol(n_val=2, n_styles=2), cache_dir=cache,
-                   classifier=ClassifierConfig(epochs=1))
+                   classifier=ClassifierConfig(epochs=1, min_steps=0))
     tcfg = TrainConfig(iters=2, eval_every=2, progress=False, sample_every=0, checkpoint_every=0, device="cpu")
     dcfg = DataConfig(synthetic_train=32, synthetic_val=4)
     result = Trainer(model_preset("tiny"), tcfg, data_cfg=dcfg, out_dir=tmp_path / "run", evaluator=ev).fit()
