@@ -206,12 +206,7 @@ class Objective:
         except Exception as e:
             if disk_full(e):
                 self._disk_full(trial, run_id, folder, t0, trainer, e)
-            reason = str(e) if isinstance(e, NonFiniteLossError) else f"{type(e).__name__}: {e}"
-            try:
-                folder.root.mkdir(parents=True, exist_ok=True)
-                (folder.root / "error.txt").write_text(traceback.format_exc())
-            except OSError as write_error:
-                log.warning("trial %d: could not write error.txt (%s)", trial.number, write_error)
+            reason = self._failure(trial, folder, e)
             self._close(trial, run_id, folder, "FAIL", reason, t0, trainer, checkpoint=False)
             raise
         if result.stopped is StopReason.STOPPED:
@@ -307,12 +302,7 @@ class Objective:
                     log.warning("trial %d: %s (%s)", trial.number, full, again)
                 self.stop = full
                 raise full from e
-            reason = str(e) if isinstance(e, NonFiniteLossError) else f"{type(e).__name__}: {e}"
-            try:
-                folder.root.mkdir(parents=True, exist_ok=True)
-                (folder.root / "error.txt").write_text(traceback.format_exc())
-            except OSError as write_error:
-                log.warning("trial %d: could not write error.txt (%s)", trial.number, write_error)
+            reason = self._failure(trial, folder, e)
             self._close_seeds(trial, run_id, folder, units, "FAIL", reason, t0, checkpoint=False)
             raise
         finally:
@@ -354,6 +344,16 @@ class Objective:
         steps = [u["trainer"].step for u in units if u["trainer"] is not None]
         stand_in = type("Steps", (), {"step": min(steps) if steps else 0})()
         self._close(trial, run_id, folder, state, reason, t0, stand_in, checkpoint=False, values=values)
+
+    @staticmethod
+    def _failure(trial: optuna.Trial, folder: RunFolder, e: BaseException) -> str:
+        """The failed trial's one-line reason; its traceback goes to the trial folder's error.txt."""
+        try:
+            folder.root.mkdir(parents=True, exist_ok=True)
+            (folder.root / "error.txt").write_text(traceback.format_exc())
+        except OSError as write_error:
+            log.warning("trial %d: could not write error.txt (%s)", trial.number, write_error)
+        return str(e) if isinstance(e, NonFiniteLossError) else f"{type(e).__name__}: {e}"
 
     def _disk_full(self, trial: optuna.Trial, run_id: str, folder: RunFolder, t0: float, trainer: Trainer | None,
                    e: Exception) -> None:

@@ -36,6 +36,18 @@ CHROME_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-de
 TIMEOUT = 60
 
 
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to a server's process group (started with its own session), SIGKILL if it lingers."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=5)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -84,14 +96,7 @@ def mlflow_server(study_store, tmp_path_factory):
     try:
         yield Server(proc, port, log)
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)  # the server and its uvicorn worker (own session)
-            proc.wait(timeout=5)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        _stop_group(proc)   # the server and its uvicorn worker (own session)
 
 
 @pytest.fixture(scope="module")
@@ -328,14 +333,7 @@ def dashboard(study_store, tmp_path_factory):
             time.sleep(0.2)
         yield base
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=5)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        _stop_group(proc)
 
 
 def test_optuna_dashboard_lists_the_trials(study_store, dashboard, driver, tmp_path):
