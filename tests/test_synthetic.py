@@ -1,6 +1,5 @@
 """Synthetic dataset v2: no global statistic separates the domains, content recovery, and the style-marginalised
 paired objective (``fit_error``) against an oracle and trivial generators. Margins are stated where asserted."""
-import math
 
 import pytest
 import torch
@@ -14,6 +13,23 @@ N_VAL, N_STYLES = 50, 4
 
 
 # ------------------------------------------------------------------------------------------------- helpers
+
+def _bench_module():
+    """bench/synthetic_bench.py, which prints the same measurements: its blur and logistic regression are used
+    here, so the asserted figures and the printed ones come from one implementation."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "synthetic_bench.py"
+    spec = importlib.util.spec_from_file_location("synthetic_bench", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_BENCH = _bench_module()
+_blur, _logistic_accuracy = _BENCH.blur, _BENCH.logistic_accuracy
+
 
 def _core(masks: torch.Tensor) -> torch.Tensor:
     """Shape pixels away from the antialiased edge (3x3 erosion), [N, S, S]."""
@@ -35,35 +51,6 @@ def _local_feature(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     step = (x[..., :-1, 1:] - x[..., :-1, :-1]).abs().mean(1) + (x[..., 1:, :-1] - x[..., :-1, :-1]).abs().mean(1)
     core = _core(masks)[:, :-1, :-1].float()
     return ((step * core).sum((1, 2)) / core.sum((1, 2)).clamp_min(1))[:, None]
-
-
-def _logistic_accuracy(x_train, y_train, x_test, y_test) -> float:
-    """Held-out accuracy of an L2-regularised logistic regression on standardised features (LBFGS)."""
-    mu, sd = x_train.mean(0), x_train.std(0).clamp_min(1e-6)
-    x_train, x_test = (x_train - mu) / sd, (x_test - mu) / sd
-    w = torch.zeros(x_train.shape[1], requires_grad=True)
-    b = torch.zeros(1, requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], max_iter=300)
-
-    def closure():
-        opt.zero_grad()
-        loss = F.binary_cross_entropy_with_logits(x_train @ w + b, y_train) + 1e-3 * (w * w).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    with torch.no_grad():
-        return float(((x_test @ w + b > 0).float() == y_test).float().mean())
-
-
-def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    r = int(math.ceil(3 * sigma))
-    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=torch.float32) / sigma) ** 2)
-    k = k / k.sum()
-    y = F.pad(x.float(), (r, r, r, r), mode="replicate")
-    y = F.conv2d(y, k.view(1, 1, 1, -1).expand(3, 1, 1, -1), groups=3)
-    y = F.conv2d(y, k.view(1, 1, -1, 1).expand(3, 1, -1, 1), groups=3)
-    return y.round().clamp(0, 255).to(torch.uint8)
 
 
 def _candidates(size: int, n: int, styles: int, source: SyntheticDomain, target: SyntheticDomain, tgt: str
