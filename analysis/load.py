@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from experiments import contract as C
+from experiments import contract
 from experiments.contract import DEFAULT_STORAGE, DEFAULT_TRACKING_URI
 
 from .metrics import Catalog
@@ -52,7 +52,7 @@ def using_tracking_uri(uri: str) -> Iterator[None]:
 
 def check_tracking_store(uri: str) -> None:
     """Refuse a SQLite store that does not exist: MLflow would silently create an empty one."""
-    path = C.sqlite_path(uri)
+    path = contract.sqlite_path(uri)
     if path is not None and not path.is_file():
         raise AnalysisError(f"no MLflow tracking store at {path} (tracking URI {uri}); run a study first "
                             f"({HOW_TO_RUN}), or pass --tracking-uri")
@@ -67,8 +67,8 @@ def open_optuna_study(storage: str, name: str) -> tuple[Any, str | None]:
     from experiments.storage import open_journal
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if C.is_url(storage):
-        path = C.sqlite_path(storage)
+    if contract.is_url(storage):
+        path = contract.sqlite_path(storage)
         if path is not None and not path.is_file():
             return None, f"Optuna storage {storage} not found; trial states and objectives come from MLflow tags"
         st: Any = storage
@@ -141,7 +141,7 @@ class Study:
         """'minimize' / 'maximize' per objective (Optuna's, else the parent run's tag)."""
         if self.optuna is not None:
             return [d.name.lower() for d in self.optuna.directions]
-        tag = (self.parent or {}).get(f"tags.{C.TAG_DIRECTIONS}")
+        tag = (self.parent or {}).get(f"tags.{contract.TAG_DIRECTIONS}")
         return [d.strip().lower() for d in str(tag).split(",")] if _str_or_none(tag) else ["minimize"]
 
     @cached_property
@@ -149,17 +149,17 @@ class Study:
         """The metric key(s) each objective reports (study user attr, else the parent's tag)."""
         raw = None
         if self.optuna is not None:
-            raw = self.optuna.user_attrs.get(C.ATTR_OBJECTIVE)
-        raw = raw or _str_or_none((self.parent or {}).get(f"tags.{C.TAG_OBJECTIVE}"))
+            raw = self.optuna.user_attrs.get(contract.ATTR_OBJECTIVE)
+        raw = raw or _str_or_none((self.parent or {}).get(f"tags.{contract.TAG_OBJECTIVE}"))
         keys = [k.strip() for k in str(raw).split(",")] if raw else []
         return keys if len(keys) == len(self.directions) else keys + [""] * (len(self.directions) - len(keys))
 
     @cached_property
     def settings(self) -> dict[str, Any]:
         """What the study fixed (its stored settings); without Optuna, what the parent run's tags say."""
-        if self.optuna is not None and self.optuna.user_attrs.get(C.ATTR_SETTINGS):
-            return dict(self.optuna.user_attrs[C.ATTR_SETTINGS])
-        data = _str_or_none((self.parent or {}).get(f"tags.{C.TAG_DATA}"))
+        if self.optuna is not None and self.optuna.user_attrs.get(contract.ATTR_SETTINGS):
+            return dict(self.optuna.user_attrs[contract.ATTR_SETTINGS])
+        data = _str_or_none((self.parent or {}).get(f"tags.{contract.TAG_DATA}"))
         return {"data": data} if data else {}
 
     @property
@@ -168,7 +168,7 @@ class Study:
 
     @property
     def objective_columns(self) -> list[str]:
-        return C.objective_keys(len(self.directions))
+        return contract.objective_keys(len(self.directions))
 
     def label(self, number: int) -> str:
         """'2 (blog trial 1)' for the seed blog's presets, else '5'."""
@@ -257,12 +257,12 @@ def _has(runs: pd.DataFrame, number: int, col: str) -> bool:
 def _search(experiment_id: str, role: str) -> pd.DataFrame:
     import mlflow
 
-    return mlflow.search_runs(experiment_ids=[experiment_id], filter_string=f"tags.`{C.TAG_ROLE}` = '{role}'",
+    return mlflow.search_runs(experiment_ids=[experiment_id], filter_string=f"tags.`{contract.TAG_ROLE}` = '{role}'",
                               output_format="pandas")
 
 
 def _state_from_run(row: pd.Series) -> str:
-    tag = _str_or_none(row.get(f"tags.{C.TAG_STATE}"))
+    tag = _str_or_none(row.get(f"tags.{contract.TAG_STATE}"))
     if tag and tag.upper() in _STATE_WORDS:
         return _STATE_WORDS[tag.upper()]
     return _RUN_STATUS_WORDS.get(str(row.get("status")), str(row.get("status")).lower())
@@ -293,12 +293,12 @@ def load_study(name: str, tracking_uri: str = DEFAULT_TRACKING_URI, storage: str
 
     notes: list[str] = []
     with using_tracking_uri(tracking_uri):
-        parents = _search(exp.experiment_id, C.ROLE_STUDY)
-        runs = _search(exp.experiment_id, C.ROLE_TRIAL)
-        seed_runs = _search(exp.experiment_id, C.ROLE_SEED)
-        baselines = _search(exp.experiment_id, C.ROLE_BASELINE)
+        parents = _search(exp.experiment_id, contract.ROLE_STUDY)
+        runs = _search(exp.experiment_id, contract.ROLE_TRIAL)
+        seed_runs = _search(exp.experiment_id, contract.ROLE_SEED)
+        baselines = _search(exp.experiment_id, contract.ROLE_BASELINE)
 
-    study_col, number_col = f"tags.{C.TAG_STUDY}", f"tags.{C.TAG_TRIAL_NUMBER}"
+    study_col, number_col = f"tags.{contract.TAG_STUDY}", f"tags.{contract.TAG_TRIAL_NUMBER}"
     parent = None
     if len(parents):
         if study_col in parents.columns:
@@ -306,13 +306,13 @@ def load_study(name: str, tracking_uri: str = DEFAULT_TRACKING_URI, storage: str
             parents = same if len(same) else parents
         parent = parents.sort_values("start_time").iloc[0].to_dict()
     else:
-        notes.append(f"no parent run (tag {C.TAG_ROLE}={C.ROLE_STUDY}) in experiment {name!r}")
+        notes.append(f"no parent run (tag {contract.TAG_ROLE}={contract.ROLE_STUDY}) in experiment {name!r}")
 
     study, why = open_optuna_study(storage, name)
     if why:
         notes.append(why)
     opt_trials = study.get_trials(deepcopy=False) if study is not None else []
-    linked = {t.user_attrs.get(C.ATTR_RUN_ID) for t in opt_trials} - {None}
+    linked = {t.user_attrs.get(contract.ATTR_RUN_ID) for t in opt_trials} - {None}
 
     # trial runs of this study, one per trial number
     if len(runs) and study_col in runs.columns:
@@ -322,7 +322,7 @@ def load_study(name: str, tracking_uri: str = DEFAULT_TRACKING_URI, storage: str
             runs = runs.assign(**{number_col: None})
         nums = pd.to_numeric(runs[number_col], errors="coerce")
         if nums.isna().any():
-            notes.append(f"{int(nums.isna().sum())} trial run(s) without tag {C.TAG_TRIAL_NUMBER} were ignored")
+            notes.append(f"{int(nums.isna().sum())} trial run(s) without tag {contract.TAG_TRIAL_NUMBER} were ignored")
         runs = runs.assign(_number=nums, _linked=runs["run_id"].isin(linked)).dropna(subset=["_number"])
         runs = runs.sort_values(["_number", "_linked", "start_time"]).drop_duplicates("_number", keep="last")
         runs.index = runs.pop("_number").astype(int)
@@ -334,21 +334,21 @@ def load_study(name: str, tracking_uri: str = DEFAULT_TRACKING_URI, storage: str
     if study is not None:
         n_obj = len(study.directions)
     else:
-        tag = _str_or_none((parent or {}).get(f"tags.{C.TAG_DIRECTIONS}"))
+        tag = _str_or_none((parent or {}).get(f"tags.{contract.TAG_DIRECTIONS}"))
         n_obj = len(tag.split(",")) if tag else 1
     names, ints = _params(study, opt_trials, parent, runs)
     trials = _join_trials(runs, opt_trials, n_obj, names)
     if not len(trials) and not allow_empty:
         raise AnalysisError(f"study {name!r} is empty: experiment {name!r} exists but has no trial runs "
-                            f"(tag {C.TAG_ROLE}={C.ROLE_TRIAL}) and no Optuna trials; {HOW_TO_RUN}")
+                            f"(tag {contract.TAG_ROLE}={contract.ROLE_TRIAL}) and no Optuna trials; {HOW_TO_RUN}")
     logged = [c[len("metrics."):] for c in runs.columns if c.startswith("metrics.")]
     if len(seed_runs):
-        seed_runs = seed_runs[seed_runs["tags." + C.TAG_PARENT].isin(set(runs["run_id"]))] if len(runs) else \
+        seed_runs = seed_runs[seed_runs["tags." + contract.TAG_PARENT].isin(set(runs["run_id"]))] if len(runs) else \
             seed_runs.iloc[:0]
         seed_runs = seed_runs.assign(_number=pd.to_numeric(seed_runs[number_col], errors="coerce"),
-                                     _seed=pd.to_numeric(seed_runs["tags." + C.TAG_SEED], errors="coerce"))
+                                     _seed=pd.to_numeric(seed_runs["tags." + contract.TAG_SEED], errors="coerce"))
         logged += [c[len("metrics."):] for c in seed_runs.columns if c.startswith("metrics.")]
-    catalog = Catalog.build(study.user_attrs.get(C.ATTR_METRICS) if study is not None else None, logged)
+    catalog = Catalog.build(study.user_attrs.get(contract.ATTR_METRICS) if study is not None else None, logged)
     return Study(name=name, tracking_uri=tracking_uri, storage=storage, client=client, experiment=exp,
                  parent=parent, runs=runs, optuna=study, trials=trials, param_names=names, int_params=ints,
                  seed_runs=seed_runs, baselines=_baseline_runs(baselines, name), catalog=catalog, notes=notes)
@@ -356,7 +356,7 @@ def load_study(name: str, tracking_uri: str = DEFAULT_TRACKING_URI, storage: str
 
 def _baseline_runs(df: pd.DataFrame, name: str) -> pd.DataFrame:
     """The study's reference-generator runs, one per name (the oldest), indexed by name in the logged order."""
-    col, study_col = f"tags.{C.TAG_BASELINE}", f"tags.{C.TAG_STUDY}"
+    col, study_col = f"tags.{contract.TAG_BASELINE}", f"tags.{contract.TAG_STUDY}"
     if not len(df) or col not in df.columns:
         return pd.DataFrame()
     if study_col in df.columns:
@@ -371,7 +371,7 @@ def _params(study: Any, opt_trials: list[Any], parent: dict[str, Any] | None, ru
     else the Optuna trials' params, else the parent run's ``space.<name>`` params."""
     from experiments.space import SearchSpace
 
-    space = ((study.user_attrs.get(C.ATTR_SETTINGS) or {}).get("space") if study is not None else None)
+    space = ((study.user_attrs.get(contract.ATTR_SETTINGS) or {}).get("space") if study is not None else None)
     if space:
         try:
             s = SearchSpace.from_dict(space)
@@ -382,7 +382,7 @@ def _params(study: Any, opt_trials: list[Any], parent: dict[str, Any] | None, ru
     for t in opt_trials:
         names.update(dict.fromkeys(t.params or t.system_attrs.get("fixed_params") or {}))
     if not names and parent:
-        prefix = f"params.{C.SPACE_PARAM_PREFIX}"
+        prefix = f"params.{contract.SPACE_PARAM_PREFIX}"
         names.update(dict.fromkeys(k[len(prefix):] for k in parent if k.startswith(prefix)))
     ints = {n for n in names if any(n in t.params for t in opt_trials)
             and all(isinstance(t.params[n], int) for t in opt_trials if n in t.params)}
@@ -399,12 +399,13 @@ def _join_trials(runs: pd.DataFrame, opt_trials: list[Any], n_obj: int, param_na
         r = runs.loc[number] if number in runs.index else None
         row: dict[str, Any] = {"number": number,
                                "run_id": _str_or_none(r["run_id"]) if r is not None else
-                               (t.user_attrs.get(C.ATTR_RUN_ID) if t is not None else None),
-                               "run_name": _str_or_none(r.get(f"tags.{C.TAG_RUN_NAME}")) if r is not None else None}
+                               (t.user_attrs.get(contract.ATTR_RUN_ID) if t is not None else None),
+                               "run_name": (_str_or_none(r.get(f"tags.{contract.TAG_RUN_NAME}")) if r is not None
+                                            else None)}
         row["status"] = _STATE_WORDS.get(t.state.name, t.state.name.lower()) if t is not None else _state_from_run(r)
-        blog = t.user_attrs.get(C.ATTR_BLOG) if t is not None else None
+        blog = t.user_attrs.get(contract.ATTR_BLOG) if t is not None else None
         if blog is None and r is not None:
-            blog = _str_or_none(r.get(f"tags.{C.TAG_BLOG}"))
+            blog = _str_or_none(r.get(f"tags.{contract.TAG_BLOG}"))
         row["blog_trial"] = int(blog) if blog not in (None, "") else pd.NA
         # a trial still waiting in the queue (enqueue_trial) has its params in system_attrs["fixed_params"]
         params = (t.params or t.system_attrs.get("fixed_params") or {}) if t is not None else {}
@@ -414,14 +415,14 @@ def _join_trials(runs: pd.DataFrame, opt_trials: list[Any], n_obj: int, param_na
         if t is not None:
             values = list(t.values or [])
         elif row["status"] == "complete":  # no Optuna: what MLflow logged as the objective (complete runs only)
-            values = [_num(r.get(f"metrics.{k}")) for k in C.objective_keys(n_obj)]
+            values = [_num(r.get(f"metrics.{k}")) for k in contract.objective_keys(n_obj)]
         else:
             values = []
-        for i, col in enumerate(C.objective_keys(n_obj)):
+        for i, col in enumerate(contract.objective_keys(n_obj)):
             row[col] = float(values[i]) if i < len(values) and values[i] is not None else math.nan
-        reason = t.user_attrs.get(C.ATTR_FAIL_REASON) if t is not None else None
+        reason = t.user_attrs.get(contract.ATTR_FAIL_REASON) if t is not None else None
         if reason is None and r is not None:
-            reason = _str_or_none(r.get(f"tags.{C.TAG_FAIL_REASON}"))
+            reason = _str_or_none(r.get(f"tags.{contract.TAG_FAIL_REASON}"))
         row["fail_reason"] = reason
         rows.append(row)
     df = pd.DataFrame(rows)

@@ -11,7 +11,7 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from experiments import contract as C
+from experiments import contract
 
 from .figures import importances, metric_curves, parallel_coordinates, pareto_front, sample_comparison, \
     training_curves
@@ -188,7 +188,8 @@ def make_report(study: Study, out: Path, sort: str | None = None, ascending: boo
                 study.client.log_artifact(study.parent_run_id, str(f), REPORT_ARTIFACT_DIR)
             res.logged_to = study.parent_run_id
         else:
-            res.notes.append(f"no parent run (tag {C.TAG_ROLE}={C.ROLE_STUDY}): the report was not logged to MLflow")
+            res.notes.append(f"no parent run (tag {contract.TAG_ROLE}={contract.ROLE_STUDY}): the report was not "
+                             "logged to MLflow")
     return res
 
 

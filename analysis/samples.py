@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import pandas as pd
 from PIL import Image
 
-from experiments import contract as C
+from experiments import contract
 from munit.checkpoint import RunFolder
 
 from .load import Study
@@ -101,7 +101,7 @@ def final_panels(study: Study, numbers: list[int], direction: str,
     panels, notes = [], []
     for n in numbers:
         run_id = study.run_id(n)
-        key = C.SAMPLE_KEY.format(direction=direction)
+        key = contract.SAMPLE_KEY.format(direction=direction)
         got = final_image(study, run_id, key) if run_id else None
         if got is None:
             status = study.trials.at[n, "status"] if n in study.trials.index else "absent"

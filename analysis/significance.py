@@ -14,7 +14,7 @@ from typing import Mapping
 
 import pandas as pd
 
-from experiments import contract as C
+from experiments import contract
 
 from .load import Study
 from .stats import Comparison, compare_family, sentence, summarize
@@ -24,12 +24,12 @@ TOP = 3
 
 def objective_key(study: Study) -> str:
     """The metric key the (first) objective reports, e.g. ``content/mean``; ``objective`` when unknown."""
-    return study.objective_keys[0] if study.objective_keys and study.objective_keys[0] else C.OBJECTIVE
+    return study.objective_keys[0] if study.objective_keys and study.objective_keys[0] else contract.OBJECTIVE
 
 
 def _values(study: Study, number: int, key: str) -> list[float]:
     values = study.seed_values(number, key)
-    return values if values else study.seed_values(number, C.OBJECTIVE)
+    return values if values else study.seed_values(number, contract.OBJECTIVE)
 
 
 def top_comparisons(study: Study, table: pd.DataFrame, k: int = TOP, test: str = "welch") -> list[Comparison]:

@@ -12,7 +12,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from experiments import contract as C
+from experiments import contract
 
 from .load import AnalysisError, Study
 from .stats import summarize
@@ -48,7 +48,7 @@ def _best(study: Study, number: int, key: str) -> float:
 
 def _iters(study: Study, number: int) -> float:
     """``iters_reached`` as logged at the end; a run that died before logging it: the last logged step."""
-    v = study.final(number, C.ITERS_REACHED)
+    v = study.final(number, contract.ITERS_REACHED)
     if not math.isnan(v):
         return v
     steps = [study.trial_history(number, k)["step"].max() for k in ("loss/g", "loss/d")]
@@ -76,15 +76,15 @@ def compare_table(study: Study) -> pd.DataFrame:
             row[f"{k} final"] = study.final(number, k)
         for k in extras:
             row[k] = study.final(number, k)
-        row["wall_s"] = study.final(number, C.WALL_S)
+        row["wall_s"] = study.final(number, contract.WALL_S)
         row["it_per_s"] = _mean_history(study, number, "it_per_s")
         for c in study.objective_columns:
             row[c] = t.get(c, math.nan)
         row["seeds"] = study.n_seeds(number)
         if multi_seed:   # the spread over seeds: half width of the 95% CI of the mean
             for c, key in zip(study.objective_columns, study.objective_keys):
-                row[f"{c}{CI}"] = summarize(study.seed_values(number, C.OBJECTIVE if c == C.OBJECTIVE else key)
-                                            ).half_width
+                seed_key = contract.OBJECTIVE if c == contract.OBJECTIVE else key
+                row[f"{c}{CI}"] = summarize(study.seed_values(number, seed_key)).half_width
             for k in keys:
                 row[f"{k} final{CI}"] = summarize(study.seed_values(number, k)).half_width
         rows.append(row)

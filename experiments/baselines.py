@@ -17,7 +17,7 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Metric, RunTag
 
-from . import contract as C
+from . import contract
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +28,13 @@ def run_name(name: str, objective_key: str, value: float) -> str:
 
 def existing(client: MlflowClient, experiment_id: str, study_name: str) -> dict[str, str]:
     """{baseline name: run id} of the study's baseline runs (the oldest of each name)."""
-    runs = client.search_runs([experiment_id], filter_string=f"tags.`{C.TAG_ROLE}` = '{C.ROLE_BASELINE}' and "
-                                                             f"tags.`{C.TAG_STUDY}` = '{study_name}'",
+    runs = client.search_runs([experiment_id],
+                              filter_string=f"tags.`{contract.TAG_ROLE}` = '{contract.ROLE_BASELINE}' and "
+                                            f"tags.`{contract.TAG_STUDY}` = '{study_name}'",
                               order_by=["attributes.start_time ASC"])
     out: dict[str, str] = {}
     for r in runs:
-        out.setdefault(r.data.tags.get(C.TAG_BASELINE, ""), r.info.run_id)
+        out.setdefault(r.data.tags.get(contract.TAG_BASELINE, ""), r.info.run_id)
     return out
 
 
@@ -65,18 +66,18 @@ def log_baselines(client: MlflowClient, experiment_id: str, parent_run_id: str, 
         name, meta = result.pop("generator"), result.pop("meta")
         values = {k: float(v) for k, v in result.items()}
         objective_values = [values.get(k, float("nan")) for k in objective]
-        values.update(zip(C.objective_keys(len(objective)), objective_values))
+        values.update(zip(contract.objective_keys(len(objective)), objective_values))
         run = client.create_run(experiment_id, run_name=run_name(name, objective[0], objective_values[0]),
-                                tags={C.TAG_PARENT: parent_run_id, C.TAG_ROLE: C.ROLE_BASELINE,
-                                      C.TAG_STUDY: study.study_name, C.TAG_BASELINE: name,
-                                      **{f"{C.TAG_BACKBONE}{m}": str(v.get("backbone", "")) for m, v in meta.items()
-                                         if v.get("backbone")}})
+                                tags={contract.TAG_PARENT: parent_run_id, contract.TAG_ROLE: contract.ROLE_BASELINE,
+                                      contract.TAG_STUDY: study.study_name, contract.TAG_BASELINE: name,
+                                      **{f"{contract.TAG_BACKBONE}{m}": str(v.get("backbone", ""))
+                                         for m, v in meta.items() if v.get("backbone")}})
         now = int(time.time() * 1000)
         client.log_batch(run.info.run_id, metrics=[Metric(k, v, now, 0) for k, v in values.items()],
                          tags=[RunTag("mlflow.note.content", DESCRIPTIONS.get(name, name))])
         client.set_terminated(run.info.run_id, "FINISHED")
         logged[name] = values
-    study.set_user_attr(C.ATTR_BASELINES, sorted({*done, *logged}))
+    study.set_user_attr(contract.ATTR_BASELINES, sorted({*done, *logged}))
     log.info("baselines scored in %.1f s", time.perf_counter() - t0)
     return logged
 

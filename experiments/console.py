@@ -22,7 +22,7 @@ from typing import Any, Sequence, TextIO
 
 from munit.trainer import Callback
 
-from . import contract as C
+from . import contract
 
 
 def fmt(v: Any) -> str:
@@ -59,12 +59,12 @@ def trial_line(t, objective: Sequence[str], best: int | None = None, width: int 
         last = sorted(t.intermediate_values)[-1]
         what = f"{objective[0]} {fmt(t.intermediate_values[last])}"
     else:
-        what = str(t.user_attrs.get(C.ATTR_FAIL_REASON, ""))
+        what = str(t.user_attrs.get(contract.ATTR_FAIL_REASON, ""))
         what = what if len(what) <= 60 else what[:57] + "..."
     params = "  ".join(f"{k} {fmt(v)}" for k, v in t.params.items())
     took = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start \
         else 0.0
-    blog = f"  [blog trial {t.user_attrs[C.ATTR_BLOG]}]" if t.user_attrs.get(C.ATTR_BLOG) else ""
+    blog = f"  [blog trial {t.user_attrs[contract.ATTR_BLOG]}]" if t.user_attrs.get(contract.ATTR_BLOG) else ""
     return f"trial {t.number:>{width}}  {outcome(t):<10} {what:<32} {params}  {took:.0f} s{blog}"
 
 
@@ -124,7 +124,8 @@ class StudyConsole:
     def on_trial(self, study, t) -> None:
         """A study callback: one line for a finished trial (skipped ones, which never ran, are not shown)."""
         with self._lock:
-            if t.number in self.shown or t.user_attrs.get(C.ATTR_SKIPPED) or t.state.name in ("RUNNING", "WAITING"):
+            if (t.number in self.shown or t.user_attrs.get(contract.ATTR_SKIPPED)
+                    or t.state.name in ("RUNNING", "WAITING")):
                 return
             self.shown.add(t.number)
             if t.state.name == "COMPLETE" and len(self.objective) == 1 and t.values and self._better(t.values[0]):

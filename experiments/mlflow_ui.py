@@ -20,7 +20,7 @@ import json
 import time
 from typing import Any, Sequence
 
-from . import contract as C
+from . import contract
 from .console import fmt
 
 SEP = " · "
@@ -52,12 +52,12 @@ def trial_label(base: str, state: str, objective: Sequence[str], values: Sequenc
 def _view_state(objective: Sequence[str], directions: Sequence[str], params: Sequence[str],
                 by_outcome: bool) -> dict[str, Any]:
     """A runs-page state as MLflow 3.17 saves it (search facets + UI state; column ids ``<type>.`<key>```)."""
-    keys = C.objective_keys(len(objective))
-    cols = [f"tags.`{C.TAG_STATE}`", *[f"metrics.`{k}`" for k in keys], f"metrics.`{C.ITERS_REACHED}`",
-            *[f"params.`{p}`" for p in params], "attributes.`Duration`", f"tags.`{C.TAG_FAIL_REASON}`"]
-    search = f"tags.`{C.TAG_ROLE}` = '{C.ROLE_TRIAL}'"
+    keys = contract.objective_keys(len(objective))
+    cols = [f"tags.`{contract.TAG_STATE}`", *[f"metrics.`{k}`" for k in keys], f"metrics.`{contract.ITERS_REACHED}`",
+            *[f"params.`{p}`" for p in params], "attributes.`Duration`", f"tags.`{contract.TAG_FAIL_REASON}`"]
+    search = f"tags.`{contract.TAG_ROLE}` = '{contract.ROLE_TRIAL}'"
     if not by_outcome:   # a ranking: final values only (a pruned trial's objective is an early one)
-        search += f" and tags.`{C.TAG_STATE}` = 'COMPLETE'"
+        search += f" and tags.`{contract.TAG_STATE}` = 'COMPLETE'"
     state: dict[str, Any] = {
         "searchFilter": search, "orderByKey": f"metrics.`{keys[0]}`", "orderByAsc": directions[0] == "minimize",
         "startTime": "ALL", "lifecycleFilter": "Active", "modelVersionFilter": "All Runs", "datasetsFilter": [],
@@ -66,7 +66,7 @@ def _view_state(objective: Sequence[str], directions: Sequence[str], params: Seq
         "runsHiddenMode": "SHOW_ALL"}
     if by_outcome:
         state["groupBy"] = {"aggregateFunction": "min" if directions[0] == "minimize" else "max",
-                            "groupByKeys": [{"mode": "tag", "groupByData": C.TAG_STATE}]}
+                            "groupByKeys": [{"mode": "tag", "groupByData": contract.TAG_STATE}]}
     return state
 
 

@@ -42,7 +42,7 @@ from munit.fastpath import apply_levers
 from munit.stopping import Interrupted, StopRequest, signal_name, signum_of
 from munit.trainer import NonFiniteLossError, StopReason, Trainer
 
-from . import contract as C
+from . import contract
 from .budget import TrialBudget, counted
 from .settings import StudySettings
 from .space import SearchSpace
@@ -110,22 +110,22 @@ class Objective:
 
     def _run(self, trial: optuna.Trial) -> float | list[float]:
         n_obj = len(self.ctx.settings.objective)
-        blog = trial.user_attrs.get(C.ATTR_BLOG)
+        blog = trial.user_attrs.get(contract.ATTR_BLOG)
         skip = self._skip_reason(trial.study, trial, blog)
         if skip:
-            trial.set_user_attr(C.ATTR_SKIPPED, True)
-            trial.set_user_attr(C.ATTR_FAIL_REASON, skip)
+            trial.set_user_attr(contract.ATTR_SKIPPED, True)
+            trial.set_user_attr(contract.ATTR_FAIL_REASON, skip)
             log.warning("trial %d not run: %s", trial.number, skip)
             # NaN closes the trial as FAIL without a traceback in the log; it never reaches the sampler
             return float("nan") if n_obj == 1 else [float("nan")] * n_obj
-        trial.set_user_attr(C.ATTR_WORKER, worker_id())
+        trial.set_user_attr(contract.ATTR_WORKER, worker_id())
         params = self.ctx.space.suggest(trial)
         folder, source = self._folder(trial)
         configs = self.configs(params)
         run_id = self._start_run(trial, params, configs, blog, source)
         seeds = self.ctx.settings.seed_list
         if len(seeds) > 1:
-            trial.set_user_attr(C.ATTR_SEEDS, seeds)
+            trial.set_user_attr(contract.ATTR_SEEDS, seeds)
             return self._train_seeds(trial, configs, folder, run_id, seeds)
         return self._train(trial, configs, folder, run_id)
 
@@ -158,12 +158,12 @@ class Objective:
     def _start_run(self, trial: optuna.Trial, params: dict[str, Any], configs: dict[str, Any], blog: Any,
                    source: int | None) -> str:
         ctx, s = self.ctx, self.ctx.settings
-        tags = {C.TAG_STUDY: trial.study.study_name, C.TAG_TRIAL_NUMBER: str(trial.number),
-                C.TAG_TRIAL_ID: str(trial._trial_id), C.TAG_WORKER: worker_id()}
+        tags = {contract.TAG_STUDY: trial.study.study_name, contract.TAG_TRIAL_NUMBER: str(trial.number),
+                contract.TAG_TRIAL_ID: str(trial._trial_id), contract.TAG_WORKER: worker_id()}
         if blog:
-            tags[C.TAG_BLOG] = str(blog)
+            tags[contract.TAG_BLOG] = str(blog)
         if source is not None:
-            tags[C.TAG_RETRY_OF] = str(source)
+            tags[contract.TAG_RETRY_OF] = str(source)
         run_params: dict[str, Any] = dict(params)
         # every loss weight the trial trains with, as lambda_<name> (the swept ones are already there by name)
         swept = {p.sets for p in ctx.space.params.values()}
@@ -176,9 +176,10 @@ class Objective:
                            "fast_path": ctx.fast_path})
         if len(s.seed_list) > 1:
             run_params["seeds"] = ",".join(map(str, s.seed_list))
-        run_id = create_trial_run(ctx.client, ctx.experiment_id, ctx.parent_run_id, C.run_name(trial.number, blog),
+        run_id = create_trial_run(ctx.client, ctx.experiment_id, ctx.parent_run_id,
+                                  contract.run_name(trial.number, blog),
                                   tags, run_params)
-        trial.set_user_attr(C.ATTR_RUN_ID, run_id)
+        trial.set_user_attr(contract.ATTR_RUN_ID, run_id)
         self._run_tags, self._run_params = tags, run_params
         return run_id
 
@@ -245,7 +246,7 @@ class Objective:
         units = []
         trial_logger = TrialLogger(ctx.client, run_id, trial, objective)
         for i, seed in enumerate(seeds):
-            sub = RunFolder(folder.root / C.SEED_FOLDER.format(seed=seed))
+            sub = RunFolder(folder.root / contract.SEED_FOLDER.format(seed=seed))
             seed_run = create_seed_run(ctx.client, ctx.experiment_id, run_id, self._run_tags, seed, self._run_params)
             logger = TrialLogger(ctx.client, seed_run, trial, objective, report=False,
                                  sample_runs=(run_id,) if i == 0 else ())
@@ -273,8 +274,8 @@ class Objective:
                     continue
                 keys = [k for k in metrics[0] if all(k in m for m in metrics)]
                 mean = {k: float(np.mean([m[k] for m in metrics])) for k in keys}
-                mean.update({f"{k}{C.STD_SUFFIX}": float(np.std([m[k] for m in metrics], ddof=1))
-                             for k in keys if not k.endswith(C.STD_SUFFIX)})
+                mean.update({f"{k}{contract.STD_SUFFIX}": float(np.std([m[k] for m in metrics], ddof=1))
+                             for k in keys if not k.endswith(contract.STD_SUFFIX)})
                 trial_logger.on_evaluate(point, mean, units[0]["trainer"].last_meta)
                 values = [mean.get(k, math.nan) for k in objective]
                 if trial_logger.prune_reason:
@@ -336,7 +337,7 @@ class Objective:
             trainer = u["trainer"]
             try:
                 step = trainer.step if trainer is not None else 0
-                client.log_batch(u["run"], metrics=[Metric(C.ITERS_REACHED, float(step), int(time.time() * 1000),
+                client.log_batch(u["run"], metrics=[Metric(contract.ITERS_REACHED, float(step), int(time.time() * 1000),
                                                            step)])
                 log_trial_files(client, u["run"], u["folder"], checkpoint=checkpoint)
             finally:
@@ -376,7 +377,7 @@ class Objective:
                     "slot)")
         if blog:
             twins = [t.number for t in counted(study.get_trials(deepcopy=False), waiting=True)
-                     if t.user_attrs.get(C.ATTR_BLOG) == blog and t.number < trial.number]
+                     if t.user_attrs.get(contract.ATTR_BLOG) == blog and t.number < trial.number]
             if twins:
                 return f"blog trial {blog} is already trial {twins[0]} (enqueued twice by workers starting together)"
         return None
@@ -401,10 +402,10 @@ class Objective:
                 metrics += [Metric(k, float(v), ts, r["step"]) for k, v in r.items() if k != "step"]
                 if report and name == RunFolder.METRICS and len(objective) == 1 and objective[0] in r:
                     trial.report(float(r[objective[0]]), r["step"])
-                    metrics.append(Metric(C.OBJECTIVE, float(r[objective[0]]), ts, r["step"]))
+                    metrics.append(Metric(contract.OBJECTIVE, float(r[objective[0]]), ts, r["step"]))
         for i in range(0, len(metrics), 1000):   # MLflow's per-call limit
             self.ctx.client.log_batch(run_id, metrics=metrics[i:i + 1000])
-        self.ctx.client.set_tag(run_id, C.TAG_RESUMED_AT, str(step))
+        self.ctx.client.set_tag(run_id, contract.TAG_RESUMED_AT, str(step))
 
     def _close(self, trial: optuna.Trial, run_id: str, folder: RunFolder, state: str, reason: str | None,
                t0: float, trainer: Trainer | None, checkpoint: bool = True,
@@ -414,14 +415,14 @@ class Objective:
         from .mlflow_ui import trial_label
         client = self.ctx.client
         step = trainer.step if trainer is not None else 0
-        name = trial_label(C.run_name(trial.number, trial.user_attrs.get(C.ATTR_BLOG)), state,
+        name = trial_label(contract.run_name(trial.number, trial.user_attrs.get(contract.ATTR_BLOG)), state,
                            self.ctx.settings.objective, values, step)
         try:
             if reason:
-                trial.set_user_attr(C.ATTR_FAIL_REASON, reason)
+                trial.set_user_attr(contract.ATTR_FAIL_REASON, reason)
             ts = int(time.time() * 1000)
-            client.log_batch(run_id, metrics=[Metric(C.WALL_S, time.perf_counter() - t0, ts, step),
-                                              Metric(C.ITERS_REACHED, float(step), ts, step)])
+            client.log_batch(run_id, metrics=[Metric(contract.WALL_S, time.perf_counter() - t0, ts, step),
+                                              Metric(contract.ITERS_REACHED, float(step), ts, step)])
             log_trial_files(client, run_id, folder, checkpoint=checkpoint)
             if (folder.root / "error.txt").is_file():
                 client.log_artifact(run_id, str(folder.root / "error.txt"))
@@ -432,7 +433,7 @@ class Objective:
 def _has_checkpoints(folder: RunFolder) -> bool:
     """A trial folder worth resuming: its own checkpoint, or (several seeds) one of its seeds'."""
     return folder.has_checkpoint() or any(RunFolder(p).has_checkpoint() for p in folder.root.glob(
-        C.SEED_FOLDER.format(seed="*")))
+        contract.SEED_FOLDER.format(seed="*")))
 
 
 def _evaluation_points(iters: int, eval_every: int) -> list[int]:

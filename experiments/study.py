@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from munit.config import ConfigError
 
-from . import contract as C
+from . import contract
 from .presets import BLOG_TRIALS, blog_params
 from .settings import StudySettings, check_same, new_settings, stored_options
 
@@ -118,10 +118,10 @@ def stored(storage, name: str) -> tuple[StudySettings, dict[str, Any]] | None:
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         return None
-    settings = study.user_attrs.get(C.ATTR_SETTINGS)
+    settings = study.user_attrs.get(contract.ATTR_SETTINGS)
     if not settings:
         return None
-    return StudySettings.from_dict(settings), dict(study.user_attrs.get(C.ATTR_OPTIONS) or {})
+    return StudySettings.from_dict(settings), dict(study.user_attrs.get(contract.ATTR_OPTIONS) or {})
 
 
 def resolve_settings(requested: Mapping[str, Any], storage, study_name: str, cuda: bool,
@@ -203,11 +203,11 @@ def open_study(name: str, storage, settings: StudySettings, options: Mapping[str
     if have != want:
         raise ConfigError(f"study {name!r} optimises {','.join(have)}, the objective "
                           f"{','.join(settings.objective)} needs {','.join(want)}; use another --study-name")
-    if C.ATTR_SETTINGS not in study.user_attrs:
-        study.set_user_attr(C.ATTR_SETTINGS, settings.to_dict())
-        study.set_user_attr(C.ATTR_OPTIONS, dict(options))
-        study.set_user_attr(C.ATTR_OBJECTIVE, ",".join(settings.objective))
-        study.set_user_attr(C.ATTR_METRICS, metric_info(settings.metrics))
+    if contract.ATTR_SETTINGS not in study.user_attrs:
+        study.set_user_attr(contract.ATTR_SETTINGS, settings.to_dict())
+        study.set_user_attr(contract.ATTR_OPTIONS, dict(options))
+        study.set_user_attr(contract.ATTR_OBJECTIVE, ",".join(settings.objective))
+        study.set_user_attr(contract.ATTR_METRICS, metric_info(settings.metrics))
     return study
 
 
@@ -220,12 +220,13 @@ def enqueue_blog(study: "optuna.Study", settings: StudySettings) -> None:
         outside = space.outside(params)
         if outside:
             raise ConfigError(f"blog trial {bt.number} is outside the search space: {'; '.join(outside)}")
-        study.enqueue_trial(params, user_attrs={C.ATTR_BLOG: bt.number}, skip_if_exists=True)
+        study.enqueue_trial(params, user_attrs={contract.ATTR_BLOG: bt.number}, skip_if_exists=True)
 
 
 def parent_tags(storage_url: str, s: StudySettings) -> dict[str, str]:
-    return {C.TAG_STORAGE: C.mask_url(storage_url), C.TAG_DIRECTIONS: ",".join(direction(k) for k in s.objective),
-            C.TAG_OBJECTIVE: ",".join(s.objective), C.TAG_DATA: s.data, C.TAG_PRESET: s.preset}
+    return {contract.TAG_STORAGE: contract.mask_url(storage_url),
+            contract.TAG_DIRECTIONS: ",".join(direction(k) for k in s.objective),
+            contract.TAG_OBJECTIVE: ",".join(s.objective), contract.TAG_DATA: s.data, contract.TAG_PRESET: s.preset}
 
 
 def parent_params(s: StudySettings) -> dict[str, Any]:
@@ -233,12 +234,12 @@ def parent_params(s: StudySettings) -> dict[str, Any]:
             "eval_every", "sample_every", "precision", "objective", "metrics")
     out: dict[str, Any] = {k: getattr(s, k) for k in keep}
     out.update({f"protocol.{k}": v for k, v in s.protocol.items()})
-    out.update({f"{C.SPACE_PARAM_PREFIX}{k}": p.describe() for k, p in s.search_space.params.items()})
+    out.update({f"{contract.SPACE_PARAM_PREFIX}{k}": p.describe() for k, p in s.search_space.params.items()})
     return out
 
 
 def setup_lock_path(root: str | Path, storage_url: str) -> Path:
-    if not C.is_url(storage_url):
+    if not contract.is_url(storage_url):
         return Path(storage_url + ".setup.lock")
     return Path(root) / ".sweep.setup.lock"
 
@@ -253,7 +254,7 @@ def setup_study(name: str, root: str | Path, storage_url: str, storage, settings
 
     with file_lock(setup_lock_path(root, storage_url)):
         study = open_study(name, storage, settings, options, sampler, sampler_seed, pruner)
-        settings = StudySettings.from_dict(study.user_attrs[C.ATTR_SETTINGS])   # a racing creator's, if it won
+        settings = StudySettings.from_dict(study.user_attrs[contract.ATTR_SETTINGS])   # a racing creator's, if it won
         client = open_client(tracking_uri)
         experiment_id = open_experiment(client, name, artifact_location
                                         or default_artifact_location(tracking_uri, name))
@@ -264,7 +265,7 @@ def setup_study(name: str, root: str | Path, storage_url: str, storage, settings
         describe_experiment(client, experiment_id, name, settings.objective,
                             [direction(k) for k in settings.objective], space.names,
                             {k: p.describe() for k, p in space.params.items()})
-        for key, value in ((C.ATTR_EXPERIMENT_ID, experiment_id), (C.ATTR_PARENT_RUN_ID, parent_run_id)):
+        for key, value in ((contract.ATTR_EXPERIMENT_ID, experiment_id), (contract.ATTR_PARENT_RUN_ID, parent_run_id)):
             if study.user_attrs.get(key) != value:
                 study.set_user_attr(key, value)
         if blog:

@@ -32,7 +32,7 @@ from munit.threads import prefer_passive_wait  # noqa: E402
 
 prefer_passive_wait()   # before torch loads, in this process and (inherited) in every worker it spawns
 
-from experiments import contract as C  # noqa: E402
+from experiments import contract  # noqa: E402
 from experiments.presets import SWEEP_PRESETS  # noqa: E402
 from experiments.study import PRUNERS, SAMPLERS  # noqa: E402
 from munit.config import ConfigError  # noqa: E402
@@ -77,10 +77,10 @@ STUDY, DATA, ITERS, WORKER = ("study", "data and model (stored with the study)",
 OPTIONS: tuple[Option, ...] = (
     Option("trials", "the study's total number of trials (default 20); a rerun continues up to it, all workers "
            "together run exactly this many", STUDY, kw=dict(type=int, default=20)),
-    Option("study_name", f"Optuna study = MLflow experiment = folder name: {C.NAME_CHARS} (default "
+    Option("study_name", f"Optuna study = MLflow experiment = folder name: {contract.NAME_CHARS} (default "
            f"{DEFAULT_STUDY})", STUDY, kw=dict(default=DEFAULT_STUDY)),
     Option("root", "folder of the default stores: ROOT/mlflow.db, ROOT/optuna.journal, ROOT/artifacts, ROOT/trials "
-           f"(default {C.DEFAULT_ROOT})", STUDY, kw=dict(default=C.DEFAULT_ROOT)),
+           f"(default {contract.DEFAULT_ROOT})", STUDY, kw=dict(default=contract.DEFAULT_ROOT)),
     Option("storage", "Optuna storage: a journal file path (default ROOT/optuna.journal), "
            "postgresql://user:pw@host/db, or sqlite:///file.db", STUDY),
     Option("tracking_uri", "MLflow tracking URI (default sqlite:///ROOT/mlflow.db; http://host:5000 for a shared "
@@ -168,7 +168,7 @@ class SweepConfig:
 
     trials: int = 20
     study_name: str = DEFAULT_STUDY
-    root: str = C.DEFAULT_ROOT
+    root: str = contract.DEFAULT_ROOT
     storage: str | None = None
     tracking_uri: str | None = None
     artifact_location: str | None = None
@@ -194,15 +194,15 @@ class SweepConfig:
 
     @property
     def storage_url(self) -> str:
-        return self.storage or str(C.journal_path(self.root))
+        return self.storage or str(contract.journal_path(self.root))
 
     @property
     def tracking(self) -> str:
-        return self.tracking_uri or C.tracking_uri(self.root)
+        return self.tracking_uri or contract.tracking_uri(self.root)
 
     @property
     def trials_dir(self) -> Path:
-        return Path(self.root) / C.TRIALS / self.study_name
+        return Path(self.root) / contract.TRIALS / self.study_name
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -260,9 +260,9 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
     t0 = time.perf_counter()
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     optuna.logging.set_verbosity(optuna.logging.ERROR)   # one line per trial is printed here instead
-    if not C.valid_name(cfg.study_name):
+    if not contract.valid_name(cfg.study_name):
         raise ConfigError(f"--study-name {cfg.study_name!r}: a study name is also a folder name; use only "
-                          f"{C.NAME_CHARS}")
+                          f"{contract.NAME_CHARS}")
     if cfg.trials < 0:
         raise ConfigError(f"--trials must be >= 0, got {cfg.trials}")
     if cfg.workers is not None and cfg.workers < 1:
@@ -273,8 +273,8 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
     if cfg.threads or device.type == "cpu":
         torch.set_num_threads(cfg.threads or default_threads(cfg.workers or 1))
     Path(cfg.root).mkdir(parents=True, exist_ok=True)
-    local = not C.is_url(cfg.storage_url) or cfg.storage_url.startswith("sqlite:")
-    recovery = TrialRecovery(cfg.tracking, C.lock_dir(cfg.storage_url, cfg.root, cfg.study_name), local=local)
+    local = not contract.is_url(cfg.storage_url) or cfg.storage_url.startswith("sqlite:")
+    recovery = TrialRecovery(cfg.tracking, contract.lock_dir(cfg.storage_url, cfg.root, cfg.study_name), local=local)
     storage = open_storage(cfg.storage_url, heartbeat_interval=cfg.heartbeat, on_stale=recovery)
     settings, options = resolve_settings(cfg.settings, storage, cfg.study_name, device.type == "cuda", cfg.weights,
                                          cfg.allow_unverified_weights)
@@ -334,7 +334,7 @@ def _baselines(cfg: SweepConfig, s, device) -> None:
     from experiments.storage import file_lock
     from experiments.study import setup_lock_path
 
-    if C.ATTR_BASELINES in s.study.user_attrs:   # scored already (a rerun, another worker)
+    if contract.ATTR_BASELINES in s.study.user_attrs:   # scored already (a rerun, another worker)
         return
     with file_lock(setup_lock_path(cfg.root, cfg.storage_url)):
         t0 = time.perf_counter()
@@ -400,9 +400,9 @@ def format_summary(r: SweepSummary) -> str:
         vals = ", ".join(f"{k} = {v:.4f}" for k, v in zip(s.objective, t.values))
         params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
         label = "best" if len(s.objective) == 1 else "Pareto"
-        blog = f" (blog trial {t.user_attrs[C.ATTR_BLOG]})" if t.user_attrs.get(C.ATTR_BLOG) else ""
+        blog = f" (blog trial {t.user_attrs[contract.ATTR_BLOG]})" if t.user_attrs.get(contract.ATTR_BLOG) else ""
         lines.append(f"{label}: trial {t.number}{blog}: {vals}; {params}; MLflow run "
-                     f"{t.user_attrs.get(C.ATTR_RUN_ID, '?')}")
+                     f"{t.user_attrs.get(contract.ATTR_RUN_ID, '?')}")
     lines += ["results:",
               f"  MLflow tracking URI  {mask_url(r.tracking_uri)}  (experiment {r.study_name!r}, "
               f"id {r.experiment_id}; "
@@ -420,7 +420,7 @@ def format_summary(r: SweepSummary) -> str:
 
 def continue_command(argv: Sequence[str]) -> str:
     """The command that continues a stopped sweep, passwords masked."""
-    return shlex.join(["python", "experiments/sweep.py", *(C.mask_url(a) for a in argv)])
+    return shlex.join(["python", "experiments/sweep.py", *(contract.mask_url(a) for a in argv)])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,7 +21,7 @@ from mlflow.exceptions import MlflowException
 from munit.checkpoint import RunFolder
 from munit.trainer import Callback
 
-from . import contract as C
+from . import contract
 from .contract import RUN_STATUS, sqlite_path
 from .storage import file_lock
 
@@ -36,7 +36,7 @@ def default_artifact_location(tracking_uri: str, experiment_name: str) -> str | 
     db = sqlite_path(tracking_uri)
     if db is None:
         return None
-    return (db.expanduser().resolve().parent / C.ARTIFACTS / experiment_name).as_uri()
+    return (db.expanduser().resolve().parent / contract.ARTIFACTS / experiment_name).as_uri()
 
 
 def open_client(tracking_uri: str) -> MlflowClient:
@@ -68,8 +68,9 @@ def open_experiment(client: MlflowClient, name: str, artifact_location: str | No
 
 
 def _study_runs(client: MlflowClient, experiment_id: str, study_name: str):
-    return client.search_runs([experiment_id], filter_string=f"tags.`{C.TAG_ROLE}` = '{C.ROLE_STUDY}' and "
-                              f"tags.`{C.TAG_STUDY}` = '{study_name}'",
+    return client.search_runs([experiment_id],
+                              filter_string=f"tags.`{contract.TAG_ROLE}` = '{contract.ROLE_STUDY}' and "
+                                            f"tags.`{contract.TAG_STUDY}` = '{study_name}'",
                               order_by=["attributes.start_time ASC"], max_results=50)
 
 
@@ -83,7 +84,7 @@ def study_parent_run(client: MlflowClient, experiment_id: str, study_name: str, 
         client.update_run(run_id, status="RUNNING")
         return run_id
     run = client.create_run(experiment_id, run_name=study_name,
-                            tags={C.TAG_ROLE: C.ROLE_STUDY, C.TAG_STUDY: study_name, **tags})
+                            tags={contract.TAG_ROLE: contract.ROLE_STUDY, contract.TAG_STUDY: study_name, **tags})
     mine = run.info.run_id
     oldest = _study_runs(client, experiment_id, study_name)[0].info.run_id
     if oldest != mine:
@@ -101,8 +102,8 @@ def _param(v: Any) -> str:
 def create_trial_run(client: MlflowClient, experiment_id: str, parent_run_id: str, run_name: str,
                      tags: dict[str, str], params: dict[str, Any]) -> str:
     run = client.create_run(experiment_id, run_name=run_name,
-                            tags={C.TAG_PARENT: parent_run_id, C.TAG_ROLE: C.ROLE_TRIAL, C.TAG_STATE: "RUNNING",
-                                  **tags})
+                            tags={contract.TAG_PARENT: parent_run_id, contract.TAG_ROLE: contract.ROLE_TRIAL,
+                                  contract.TAG_STATE: "RUNNING", **tags})
     client.log_batch(run.info.run_id, params=[Param(k, _param(v)) for k, v in params.items()])
     return run.info.run_id
 
@@ -110,10 +111,12 @@ def create_trial_run(client: MlflowClient, experiment_id: str, parent_run_id: st
 def create_seed_run(client: MlflowClient, experiment_id: str, trial_run_id: str, trial_tags: dict[str, str],
                     seed: int, params: dict[str, Any]) -> str:
     """One seed of a multi-seed trial: a run nested under the trial's run (same study/trial tags)."""
-    tags = {k: v for k, v in trial_tags.items() if k in (C.TAG_STUDY, C.TAG_TRIAL_NUMBER, C.TAG_TRIAL_ID, C.TAG_BLOG)}
-    run = client.create_run(experiment_id, run_name=f"{C.run_name(int(trial_tags[C.TAG_TRIAL_NUMBER]))}-seed{seed}",
-                            tags={C.TAG_PARENT: trial_run_id, C.TAG_ROLE: C.ROLE_SEED, C.TAG_STATE: "RUNNING",
-                                  C.TAG_SEED: str(seed), **tags})
+    shared = (contract.TAG_STUDY, contract.TAG_TRIAL_NUMBER, contract.TAG_TRIAL_ID, contract.TAG_BLOG)
+    tags = {k: v for k, v in trial_tags.items() if k in shared}
+    name = f"{contract.run_name(int(trial_tags[contract.TAG_TRIAL_NUMBER]))}-seed{seed}"
+    run = client.create_run(experiment_id, run_name=name,
+                            tags={contract.TAG_PARENT: trial_run_id, contract.TAG_ROLE: contract.ROLE_SEED,
+                                  contract.TAG_STATE: "RUNNING", contract.TAG_SEED: str(seed), **tags})
     client.log_batch(run.info.run_id, params=[Param(k, _param(v)) for k, v in {**params, "seed": seed}.items()])
     return run.info.run_id
 
@@ -123,9 +126,9 @@ def end_run(client: MlflowClient, run_id: str, state: str, reason: str | None = 
     """Mark a trial run finished: tag ``optuna.state`` (and ``munit.fail_reason``), its final ``name`` (the
     outcome, see experiments.mlflow_ui.trial_label), then the run status that the Optuna state maps to
     (``status`` overrides it)."""
-    tags = [RunTag(C.TAG_STATE, state)]
+    tags = [RunTag(contract.TAG_STATE, state)]
     if reason:
-        tags.append(RunTag(C.TAG_FAIL_REASON, reason[:MAX_TAG]))
+        tags.append(RunTag(contract.TAG_FAIL_REASON, reason[:MAX_TAG]))
     client.log_batch(run_id, tags=tags)
     if name:
         client.update_run(run_id, name=name)
@@ -175,7 +178,7 @@ class TrialLogger(Callback):
                            f"({', '.join(sorted(metrics))})")
         values = [float(metrics[k]) for k in self.objective]
         logged = dict(metrics)
-        logged.update(zip(C.objective_keys(len(values)), values))
+        logged.update(zip(contract.objective_keys(len(values)), values))
         self._metrics(step, logged)
         self._log_backbones(meta)
         if self.report and len(values) == 1 and values[0] == values[0]:   # no pruning for several objectives
@@ -187,7 +190,8 @@ class TrialLogger(Callback):
         """What computed each metric (once per run): tag ``munit.backbone.<metric>``."""
         if self._backbones_logged or not meta:
             return
-        tags = [RunTag(f"{C.TAG_BACKBONE}{m}", str(info.get("backbone", "?"))[:MAX_TAG]) for m, info in meta.items()]
+        tags = [RunTag(f"{contract.TAG_BACKBONE}{m}", str(info.get("backbone", "?"))[:MAX_TAG])
+                for m, info in meta.items()]
         self.client.log_batch(self.run_id, tags=tags)
         self._backbones_logged = True
 
@@ -198,7 +202,7 @@ class TrialLogger(Callback):
             with Image.open(path) as img:
                 rgb = img.convert("RGB")
             for run_id in self.sample_runs:
-                self.client.log_image(run_id, rgb, key=C.SAMPLE_KEY.format(direction=name), step=step)
+                self.client.log_image(run_id, rgb, key=contract.SAMPLE_KEY.format(direction=name), step=step)
 
     def should_stop(self, step: int) -> bool | str:
         return self.prune_reason or False
@@ -218,7 +222,7 @@ class TrialLogger(Callback):
             with Image.open(path) as img:
                 rgb = img.convert("RGB")
             for run_id in self.sample_runs:
-                self.client.log_image(run_id, rgb, key=C.SAMPLE_KEY.format(direction=f"final_{name}"), step=step)
+                self.client.log_image(run_id, rgb, key=contract.SAMPLE_KEY.format(direction=f"final_{name}"), step=step)
 
 
 __all__ = ["default_artifact_location", "open_client", "open_experiment",

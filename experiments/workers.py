@@ -41,12 +41,12 @@ from munit.checkpoint import RunFolder
 from munit.stopping import Interrupted, exit_status
 from munit.threads import available_cores
 
-from . import contract as C
+from . import contract
 from .tracking import end_run, open_client
 
 log = logging.getLogger(__name__)
 
-INHERITED_ATTRS = (C.ATTR_BLOG,)
+INHERITED_ATTRS = (contract.ATTR_BLOG,)
 NO_LOCK_GRACE_S = 60.0    # a RUNNING trial without a lock file this old was abandoned between ask and lock
 
 
@@ -142,7 +142,7 @@ class TrialRecovery:
             self.retry(study, clean)
 
     def close_run(self, trial: FrozenTrial, reason: str) -> None:
-        run_id = trial.user_attrs.get(C.ATTR_RUN_ID)
+        run_id = trial.user_attrs.get(contract.ATTR_RUN_ID)
         if not run_id:
             return
         try:
@@ -162,7 +162,7 @@ class TrialRecovery:
         if self.lock_dir is None:
             return None
         state = lock_state(self.lock_dir, t.number)
-        worker = t.user_attrs.get(C.ATTR_WORKER, "?")
+        worker = t.user_attrs.get(contract.ATTR_WORKER, "?")
         if state == "free":
             return f"worker process {worker} died mid-trial (its trial lock is free); retried as a new trial"
         if state == "absent" and self.local and t.datetime_start is not None:
@@ -181,7 +181,7 @@ class TrialRecovery:
             if reason is None:
                 continue
             try:
-                study._storage.set_trial_user_attr(t._trial_id, C.ATTR_FAIL_REASON, reason)
+                study._storage.set_trial_user_attr(t._trial_id, contract.ATTR_FAIL_REASON, reason)
                 # the same check-and-set as optuna.storages.fail_stale_trials: one worker wins
                 if not study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
                     continue
@@ -198,7 +198,7 @@ def resume_source(study: optuna.Study, trial: optuna.Trial) -> int | None:
     """For a retried trial, the number of the trial it replaces (whose folder holds the last checkpoint)."""
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if t.number == trial.number:
-            history = t.system_attrs.get(C.ATTR_RETRY_HISTORY) or []
+            history = t.system_attrs.get(contract.ATTR_RETRY_HISTORY) or []
             return int(history[-1]) if history else None
     return None
 

@@ -16,35 +16,37 @@ def crowd(tmp_path_factory):
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param
 
-    from experiments import contract as C
+    from experiments import contract
     from experiments.settings import new_settings
     from munit.metrics.protocol import metric_info
 
     root = tmp_path_factory.mktemp("crowd")
-    uri, journal = C.tracking_uri(root), str(C.journal_path(root))
+    uri, journal = contract.tracking_uri(root), str(contract.journal_path(root))
     client = MlflowClient(tracking_uri=uri)
     settings = new_settings({}, cuda=False)            # exactly the default study's settings
     exp = client.create_experiment("crowd", artifact_location=(root / "artifacts").as_uri())
-    parent = client.create_run(exp, run_name="crowd", tags={C.TAG_ROLE: C.ROLE_STUDY, C.TAG_STUDY: "crowd",
-                                                            C.TAG_DIRECTIONS: "minimize",
-                                                            C.TAG_OBJECTIVE: "content/mean"}).info.run_id
+    parent = client.create_run(exp, run_name="crowd", tags={contract.TAG_ROLE: contract.ROLE_STUDY,
+                                                            contract.TAG_STUDY: "crowd",
+                                                            contract.TAG_DIRECTIONS: "minimize",
+                                                            contract.TAG_OBJECTIVE: "content/mean"}).info.run_id
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
     study = optuna.create_study(study_name="crowd", storage=storage, direction="minimize",
                                 sampler=optuna.samplers.RandomSampler(seed=3))
-    for k, v in ((C.ATTR_SETTINGS, settings.to_dict()), (C.ATTR_OBJECTIVE, "content/mean"),
-                 (C.ATTR_METRICS, metric_info(settings.metrics)), (C.ATTR_PARENT_RUN_ID, parent)):
+    for k, v in ((contract.ATTR_SETTINGS, settings.to_dict()), (contract.ATTR_OBJECTIVE, "content/mean"),
+                 (contract.ATTR_METRICS, metric_info(settings.metrics)), (contract.ATTR_PARENT_RUN_ID, parent)):
         study.set_user_attr(k, v)
     rng = np.random.default_rng(0)
     space = settings.search_space
     for i in range(20):
         trial = study.ask()
         params = space.suggest(trial)
-        tags = {C.TAG_PARENT: parent, C.TAG_ROLE: C.ROLE_TRIAL, C.TAG_STUDY: "crowd", C.TAG_TRIAL_NUMBER: str(i)}
+        tags = {contract.TAG_PARENT: parent, contract.TAG_ROLE: contract.ROLE_TRIAL, contract.TAG_STUDY: "crowd",
+                contract.TAG_TRIAL_NUMBER: str(i)}
         if i < 3:
-            tags[C.TAG_BLOG] = str(i + 1)
-            trial.set_user_attr(C.ATTR_BLOG, i + 1)
-        run = client.create_run(exp, run_name=C.run_name(i, tags.get(C.TAG_BLOG)), tags=tags).info.run_id
-        trial.set_user_attr(C.ATTR_RUN_ID, run)
+            tags[contract.TAG_BLOG] = str(i + 1)
+            trial.set_user_attr(contract.ATTR_BLOG, i + 1)
+        run = client.create_run(exp, run_name=contract.run_name(i, tags.get(contract.TAG_BLOG)), tags=tags).info.run_id
+        trial.set_user_attr(contract.ATTR_RUN_ID, run)
         state = "FAIL" if i == 7 else ("PRUNED" if i % 5 == 4 else "COMPLETE")
         steps = [40] if state == "PRUNED" else ([] if state == "FAIL" else [40, 80, 120])
         ms = [Metric(f"loss/{k}", float(rng.random()), 0, s) for s in (10, 20, 30) for k in ("d", "g", "x")]
@@ -60,14 +62,14 @@ def crowd(tmp_path_factory):
         ms += [Metric("wall_s", 16.0, 0, 120), Metric("iters_reached", float(steps[-1] if steps else 10), 0, 120),
                Metric("it_per_s", 8.1, 0, 10)]
         client.log_batch(run, metrics=ms, params=[Param(k, str(v)) for k, v in params.items()])
-        client.set_tag(run, C.TAG_STATE, state)
-        client.set_terminated(run, C.RUN_STATUS[state])
+        client.set_tag(run, contract.TAG_STATE, state)
+        client.set_terminated(run, contract.RUN_STATUS[state])
         if state == "COMPLETE":
             study.tell(trial, value)
         elif state == "PRUNED":
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
-            trial.set_user_attr(C.ATTR_FAIL_REASON, "RuntimeError: boom")
+            trial.set_user_attr(contract.ATTR_FAIL_REASON, "RuntimeError: boom")
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
     from analysis.load import load_study
     return load_study("crowd", uri, journal)
