@@ -168,7 +168,7 @@ class Study:
 
     @property
     def objective_columns(self) -> list[str]:
-        return contract.objective_keys(len(self.directions))
+        return contract.objective_metric_keys(len(self.directions))
 
     def label(self, number: int) -> str:
         """'2 (blog trial 1)' for the seed blog's presets, else '5'."""
@@ -415,10 +415,10 @@ def _join_trials(runs: pd.DataFrame, opt_trials: list[Any], n_obj: int, param_na
         if t is not None:
             values = list(t.values or [])
         elif row["status"] == "complete":  # no Optuna: what MLflow logged as the objective (complete runs only)
-            values = [_num(r.get(f"metrics.{k}")) for k in contract.objective_keys(n_obj)]
+            values = [_num(r.get(f"metrics.{k}")) for k in contract.objective_metric_keys(n_obj)]
         else:
             values = []
-        for i, col in enumerate(contract.objective_keys(n_obj)):
+        for i, col in enumerate(contract.objective_metric_keys(n_obj)):
             row[col] = float(values[i]) if i < len(values) and values[i] is not None else math.nan
         reason = t.user_attrs.get(contract.ATTR_FAIL_REASON) if t is not None else None
         if reason is None and r is not None:

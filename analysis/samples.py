@@ -111,8 +111,9 @@ def final_panels(study: Study, numbers: list[int], direction: str,
         else:
             img, im = got
             panels.append(Panel(n, study.label(n), im, step=img.step))
-    seeds = {str(v) for n in numbers if n in study.runs.index and "params.seed" in study.runs.columns
-             and pd.notna(v := study.runs.at[n, "params.seed"])}
+    col = f"params.{contract.PARAM_SEED}"
+    seeds = {str(v) for n in numbers if n in study.runs.index and col in study.runs.columns
+             and pd.notna(v := study.runs.at[n, col])}
     if len(seeds) > 1:
         notes.append(f"trials use different seeds ({', '.join(sorted(map(str, seeds)))}): their fixed style "
                      "codes and sample inputs differ, so columns are not directly comparable")
@@ -121,7 +122,7 @@ def final_panels(study: Study, numbers: list[int], direction: str,
 
 def image_size(study: Study, numbers: list[int]) -> int | None:
     """The runs' ``image_size`` param (tile size of the sample grids), if they agree."""
-    col = "params.image_size"
+    col = f"params.{contract.PARAM_IMAGE_SIZE}"
     if col not in study.runs.columns:
         return None
     sizes = {int(float(v)) for n in numbers if n in study.runs.index and pd.notna(v := study.runs.at[n, col])}

@@ -24,12 +24,12 @@ TOP = 3
 
 def objective_key(study: Study) -> str:
     """The metric key the (first) objective reports, e.g. ``content/mean``; ``objective`` when unknown."""
-    return study.objective_keys[0] if study.objective_keys and study.objective_keys[0] else contract.OBJECTIVE
+    return study.objective_keys[0] if study.objective_keys and study.objective_keys[0] else contract.OBJECTIVE_METRIC
 
 
 def _values(study: Study, number: int, key: str) -> list[float]:
     values = study.seed_values(number, key)
-    return values if values else study.seed_values(number, contract.OBJECTIVE)
+    return values if values else study.seed_values(number, contract.OBJECTIVE_METRIC)
 
 
 def top_comparisons(study: Study, table: pd.DataFrame, k: int = TOP, test: str = "welch") -> list[Comparison]:

@@ -154,14 +154,4 @@ def sentence(c: Comparison, label: str = "", seeds_word: str = "seeds") -> str:
             f"{verdict}, {sizes}")
 
 
-def fmt_summary(s: Summary, digits: str = ".4g") -> str:
-    """'0.412 ± 0.031' (half width of the CI), or the bare mean for one value."""
-    if s.n == 0:
-        return "—"
-    if s.n < 2 or not math.isfinite(s.half_width):
-        return format(s.mean, digits)
-    return f"{format(s.mean, digits)} ± {s.half_width:.2g}"
-
-
-__all__ = ["LEVEL", "ALPHA", "TESTS", "Summary", "summarize", "Comparison", "compare", "compare_family", "sentence",
-           "fmt_summary"]
+__all__ = ["LEVEL", "ALPHA", "TESTS", "Summary", "summarize", "Comparison", "compare", "compare_family", "sentence"]

@@ -83,7 +83,7 @@ def compare_table(study: Study) -> pd.DataFrame:
         row["seeds"] = study.n_seeds(number)
         if multi_seed:   # the spread over seeds: half width of the 95% CI of the mean
             for c, key in zip(study.objective_columns, study.objective_keys):
-                seed_key = contract.OBJECTIVE if c == contract.OBJECTIVE else key
+                seed_key = contract.OBJECTIVE_METRIC if c == contract.OBJECTIVE_METRIC else key
                 row[f"{c}{CI}"] = summarize(study.seed_values(number, seed_key)).half_width
             for k in keys:
                 row[f"{k} final{CI}"] = summarize(study.seed_values(number, k)).half_width

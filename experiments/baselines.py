@@ -57,7 +57,7 @@ def log_baselines(client: MlflowClient, experiment_id: str, parent_run_id: str, 
              if n not in done]
     if not names:
         return {}
-    objective = list(settings.objective)
+    objective = list(settings.objective_keys)
     logged: dict[str, dict[str, float]] = {}
     t0 = time.perf_counter()
     for result in evaluate_baselines(data, mcfg, list(settings.metrics), Protocol(**settings.protocol), device,
@@ -66,7 +66,7 @@ def log_baselines(client: MlflowClient, experiment_id: str, parent_run_id: str, 
         name, meta = result.pop("generator"), result.pop("meta")
         values = {k: float(v) for k, v in result.items()}
         objective_values = [values.get(k, float("nan")) for k in objective]
-        values.update(zip(contract.objective_keys(len(objective)), objective_values))
+        values.update(zip(contract.objective_metric_keys(len(objective)), objective_values))
         run = client.create_run(experiment_id, run_name=run_name(name, objective[0], objective_values[0]),
                                 tags={contract.TAG_PARENT: parent_run_id, contract.TAG_ROLE: contract.ROLE_BASELINE,
                                       contract.TAG_STUDY: study.study_name, contract.TAG_BASELINE: name,

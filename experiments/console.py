@@ -76,7 +76,7 @@ def header(study_name: str, settings, states: dict[str, int], n_trials: int, tra
     done = sum(states.values())
     counts = ", ".join(f"{n} {k.lower()}" for k, n in sorted(states.items())) or "none yet"
     better = ", ".join(f"{k} ({'lower' if d == 'minimize' else 'higher'} is better)"
-                       for k, d in zip(s.objective, directions))
+                       for k, d in zip(s.objective_keys, directions))
     lines = [f"study {study_name!r}: {s.data} data, preset {s.preset} ({s.image_size} px), {s.iters} iterations "
              f"per trial, evaluated every {s.eval_every}",
              f"  objective {better}; search space: {', '.join(s.search_space.names)}",

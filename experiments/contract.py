@@ -110,19 +110,36 @@ TAG_BACKBONE = "munit.backbone."     # + metric name: what computed it
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED", "RUNNING": "RUNNING"}
 
 # metric keys besides the trainer's scalars and the evaluation metrics (``<metric>/<a2b|b2a|mean>``)
-OBJECTIVE = "objective"              # the value reported to Optuna; ``objective_<i>`` for multi-objective
+OBJECTIVE_METRIC = "objective"       # the value reported to Optuna; ``objective_<i>`` for multi-objective
 STD_SUFFIX = "_std"                  # <key>_std: spread over evaluation repeats (a seed run) or seeds (a trial run)
 SEED_FOLDER = "seed-{seed}"          # a multi-seed trial's run folder holds one run folder per seed
 WALL_S = "wall_s"
 ITERS_REACHED = "iters_reached"
 SAMPLE_KEY = "samples/{direction}"   # log_image key of the sample grids
 
-# parent-run params that describe the search space: ``space.<param>``
+# ------------------------------------------------------------------------------------------- MLflow run params
+# The study's parent run: these settings (experiments.settings.StudySettings, as the study stores them), then
+# ``protocol.<field>`` (munit.metrics.Protocol) and ``space.<param>`` (each swept parameter's range and target).
+STUDY_PARAMS = ("preset", "image_size", "iters", "batch_size", "lr", "seed", "data", "scale", "epoch_iters",
+                "eval_every", "sample_every", "precision", "objective", "metrics")
+PROTOCOL_PARAM_PREFIX = "protocol."
 SPACE_PARAM_PREFIX = "space."
+# A trial's run: each swept parameter by its name, every other loss weight it trains with as ``lambda_<field>``,
+# what its configs say (param -> ``<config>.<field>``, the targets a search space names), the study settings
+# below, and ``seeds`` when it trains several. A seed run: its trial's params with its own ``seed``.
+WEIGHT_PARAM_PREFIX = "lambda_"
+TRIAL_CONFIG_PARAMS = {"image_size": "model.image_size", "iters": "train.iters", "batch_size": "train.batch_size",
+                       "lr": "train.lr", "seed": "train.seed"}
+TRIAL_STUDY_PARAMS = ("preset", "data", "precision", "scale", "epoch_iters")
+PARAM_FAST_PATH = "fast_path"        # the worker's speed levers (munit.fastpath.LEVERS)
+PARAM_SEEDS = "seeds"                # a multi-seed trial's seeds, comma-separated
+PARAM_SEED = "seed"                  # read by analysis: different seeds draw different sample inputs and styles
+PARAM_IMAGE_SIZE = "image_size"      # read by analysis: the tile size of the sample grids
 
 
-def objective_keys(n_objectives: int) -> list[str]:
-    return [OBJECTIVE] if n_objectives == 1 else [f"{OBJECTIVE}_{i}" for i in range(n_objectives)]
+def objective_metric_keys(n_objectives: int) -> list[str]:
+    """The metric keys holding the values reported to Optuna (one per objective)."""
+    return [OBJECTIVE_METRIC] if n_objectives == 1 else [f"{OBJECTIVE_METRIC}_{i}" for i in range(n_objectives)]
 
 
 def run_name(number: int, blog: int | str | None = None) -> str:
@@ -151,4 +168,4 @@ ATTR_RETRY_HISTORY = "retry_history"
 
 __all__ = [n for n in dir() if n.isupper() or n in ("tracking_uri", "journal_path", "sqlite_path", "is_url",
                                                      "lock_dir", "valid_name", "folder_name", "mask_url",
-                                                     "objective_keys", "run_name")]
+                                                     "objective_metric_keys", "run_name")]

@@ -52,7 +52,7 @@ def trial_label(base: str, state: str, objective: Sequence[str], values: Sequenc
 def _view_state(objective: Sequence[str], directions: Sequence[str], params: Sequence[str],
                 by_outcome: bool) -> dict[str, Any]:
     """A runs-page state as MLflow 3.17 saves it (search facets + UI state; column ids ``<type>.`<key>```)."""
-    keys = contract.objective_keys(len(objective))
+    keys = contract.objective_metric_keys(len(objective))
     cols = [f"tags.`{contract.TAG_STATE}`", *[f"metrics.`{k}`" for k in keys], f"metrics.`{contract.ITERS_REACHED}`",
             *[f"params.`{p}`" for p in params], "attributes.`Duration`", f"tags.`{contract.TAG_FAIL_REASON}`"]
     search = f"tags.`{contract.TAG_ROLE}` = '{contract.ROLE_TRIAL}'"
@@ -107,10 +107,5 @@ def runs_url(tracking_uri: str, experiment_id: str, view: str | None = VIEW_BY_O
     return url + (f"&viewStateShareKey={view}" if view else "")
 
 
-def run_url(tracking_uri: str, experiment_id: str, run_id: str, tab: str = "model-metrics") -> str:
-    return (f"{ui_base(tracking_uri)}/#/experiments/{experiment_id}/runs/{run_id}/{tab}"
-            "?workflowType=machine_learning")
-
-
-__all__ = ["trial_label", "describe_experiment", "runs_url", "run_url", "ui_base", "VIEW_BY_OUTCOME",
+__all__ = ["trial_label", "describe_experiment", "runs_url", "ui_base", "VIEW_BY_OUTCOME",
            "VIEW_BY_OBJECTIVE", "SEP"]

@@ -1,11 +1,5 @@
-"""The seed blog's protocol and three trials, and the sweep presets that size a study to its hardware.
-
-The blog trains 30 epochs, one epoch being one pass over the *source* domain (dog: len(train_dog) / batch
-iterations), with StepLR (gamma 0.5) every 10 or 3 epochs. Every iteration count of a study is derived from that
-protocol times one ``scale`` factor: the total budget, the StepLR step of the blog trials (and the epoch-valued
-bounds of the search space), and the evaluation / sample / checkpoint intervals (a fixed number of them per
-trial). ``scale=1`` is the blog's protocol; ``scale=0.1`` shrinks every count tenfold, proportionally.
-"""
+"""The seed blog's three trials, and the sweep presets that size a study to its hardware. The blog's protocol (30
+epochs, StepLR every 10 or 3 of them) in iterations: :mod:`experiments.schedule`."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -13,20 +7,20 @@ from typing import Any
 
 from munit.config import CPU_DEFAULTS
 
-BLOG_EPOCHS = 30
+from .schedule import Schedule
 
 
 @dataclass(frozen=True)
 class BlogTrial:
-    """One of the blog's hand-tuned configurations (SPEC section 3): the loss weights it sets (LossWeights
-    fields), its StepLR step in epochs of the protocol, and the blog's own verdict on its samples."""
+    """One of the seed blog's hand-tuned configurations: the loss weights it sets (LossWeights fields), its StepLR
+    step in epochs of the protocol, and the blog's own verdict on its samples (AFHQ dog ↔ cat)."""
 
     number: int
     weights: dict[str, float]
     lr_step_epochs: int
     verdict: str
 
-    def targets(self, schedule: "Schedule") -> dict[str, float | int]:
+    def targets(self, schedule: Schedule) -> dict[str, float | int]:
         """What the trial sets, by config field (the targets of the search space's ``sets:``)."""
         return {**{f"weights.{k}": v for k, v in self.weights.items()},
                 "train.lr_step": schedule.iters(self.lr_step_epochs)}
@@ -37,34 +31,6 @@ BLOG_TRIALS: tuple[BlogTrial, ...] = (
     BlogTrial(2, {"x": 7.0, "s": 3.0, "c": 3.0, "cyc": 3.0}, 10, "dog→cat plausible; cat→dog still looks like a cat"),
     BlogTrial(3, {"x": 7.0, "s": 3.0, "c": 3.0, "cyc": 10.0}, 3, "cat→dog more natural; dog→cat as in trial 2"),
 )
-BLOG_DATA = "AFHQ dog ↔ cat"   # what the blog's verdicts were judged on
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """Iteration counts of a study: the blog's epochs, measured in iterations of this data and batch, times
-    ``scale``."""
-
-    epoch_iters: int     # iterations per epoch = len(source-domain train set) // batch_size
-    scale: float = 1.0
-
-    def iters(self, epochs: float) -> int:
-        """``epochs`` of the (scaled) protocol in iterations, at least 1."""
-        return max(1, round(epochs * self.epoch_iters * self.scale))
-
-    @property
-    def total(self) -> int:
-        return self.iters(BLOG_EPOCHS)
-
-    @classmethod
-    def for_iters(cls, epoch_iters: int, iters: int) -> "Schedule":
-        """The schedule whose 30 epochs are ``iters`` iterations (what ``--iters`` means)."""
-        return cls(epoch_iters, iters / (BLOG_EPOCHS * epoch_iters))
-
-
-def epoch_iters(n_source: int, batch_size: int) -> int:
-    # DomainStream drops the last partial batch of an epoch
-    return max(1, n_source // batch_size)
 
 
 def blog_params(trial: BlogTrial, schedule: Schedule, space=None, base: dict[str, Any] | None = None
@@ -79,8 +45,7 @@ def blog_params(trial: BlogTrial, schedule: Schedule, space=None, base: dict[str
     space = space or load_space()
     base = base or {"weights": LossWeights(), "train": TrainConfig(), "model": ModelConfig()}
     targets = trial.targets(schedule)
-    swept = {p.sets for p in space.params.values()}
-    lost = [t for t in targets if t not in swept]
+    lost = [t for t in targets if not space.sweeps(t)]
     if lost:
         raise ConfigError(f"blog trial {trial.number} sets {', '.join(lost)}, which the search space does not sweep")
     defaults = space.values_of(base)
@@ -104,16 +69,16 @@ class SweepPreset:
     protocol: dict[str, Any] = field(default_factory=dict)   # munit.metrics.Protocol fields
     note: str = ""
     # On CPU, torch threads per worker process when --workers is left out: the sweep runs one worker per this many
-    # cores (None: one worker with every core). A model this small gains little from a second thread (a tiny
-    # generator's forward: 127/s with 1 thread, 135/s with 2 on a quiet 2-core machine) and a whole second worker
-    # from a second core, so its studies run one single-threaded worker per core.
+    # cores (None: one worker with every core). A small model gains more from a second worker than from a second
+    # thread (the figures: docs/sweeps.md, "CPU use").
     cpu_worker_threads: int | None = None
 
 
 SWEEP_PRESETS: dict[str, SweepPreset] = {
-    # The CPU default: 20 trials in a few minutes on 2 cores (120 iterations of batch 4 per trial). lr 1e-3, ten
-    # times the paper's: at this budget 1e-4 has barely started to translate, and trials would not differ.
-    "tiny": SweepPreset(CPU_DEFAULTS.preset, batch_size=CPU_DEFAULTS.batch_size, lr=CPU_DEFAULTS.lr, scale=0.04, evals=3, samples=2, checkpoints=3, log_every=10,
+    # The CPU default (its cost: docs/sweeps.md, "Cost of the default"). lr 1e-3, ten times the paper's: at this
+    # budget 1e-4 has barely started to translate, and trials would not differ.
+    "tiny": SweepPreset(CPU_DEFAULTS.preset, batch_size=CPU_DEFAULTS.batch_size, lr=CPU_DEFAULTS.lr, scale=0.04,
+                        evals=3, samples=2, checkpoints=3, log_every=10,
                         synthetic_train=400, synthetic_val=64,
                         protocol=dict(n_val=64, n_styles=4, n_real=400, batch_size=64),
                         note="lr 1e-3, ten times the paper's 1e-4, so that short CPU trials learn",
@@ -132,5 +97,4 @@ SWEEP_PRESETS: dict[str, SweepPreset] = {
 }
 
 
-__all__ = ["BLOG_EPOCHS", "BlogTrial", "BLOG_TRIALS", "BLOG_DATA", "Schedule", "epoch_iters", "blog_params", "SweepPreset",
-           "SWEEP_PRESETS"]
+__all__ = ["BlogTrial", "BLOG_TRIALS", "blog_params", "SweepPreset", "SWEEP_PRESETS"]

@@ -1,5 +1,6 @@
-"""Reproduce the seed blog's experiment: exactly its three configurations (SPEC section 3), same seed and the same
-fixed style codes for all three, at a chosen scale of its protocol (30 epochs, StepLR every 10 or 3 epochs).
+"""Reproduce the seed blog's experiment: exactly its three configurations (experiments/presets.py), same seed and
+the same fixed style codes for all three, at a chosen scale of its protocol (30 epochs, StepLR every 10 or 3
+epochs).
 
     python experiments/reproduce_blog.py --data /data/afhq --scale 0.1     # AFHQ dog<->cat, 3 epochs each
     python experiments/reproduce_blog.py                                   # synthetic data, CPU-sized

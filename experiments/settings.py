@@ -18,7 +18,8 @@ from typing import Any, Mapping
 from munit.config import ConfigError, LossWeights, ModelConfig, TrainConfig, from_dict, model_preset
 from munit.fastpath import cuda_default
 
-from .presets import SWEEP_PRESETS, Schedule, epoch_iters
+from .presets import SWEEP_PRESETS
+from .schedule import Schedule, epoch_iters
 from .space import SearchSpace, load_space
 
 SYNTHETIC = "synthetic"
@@ -44,7 +45,7 @@ class StudySettings:
     sample_every: int
     checkpoint_every: int
     log_every: int
-    objective: tuple[str, ...]
+    objective_keys: tuple[str, ...]   # the evaluation metric key(s) the study optimises, e.g. fit/mean
     metrics: tuple[str, ...]
     protocol: dict[str, Any]  # munit.metrics.Protocol fields
     space: dict[str, Any]     # SearchSpace.to_dict(), iteration counts in iterations
@@ -90,19 +91,29 @@ class StudySettings:
         return {"model": self.model_config(), "train": train, "weights": LossWeights(), "data": self.data_config()}
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["domains"], d["objective"], d["metrics"] = list(self.domains), list(self.objective), list(self.metrics)
+        d = {_stored_name(k): v for k, v in asdict(self).items()}
+        d["domains"], d["metrics"] = list(self.domains), list(self.metrics)
+        d[_stored_name("objective_keys")] = list(self.objective_keys)
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "StudySettings":
-        d = {f.name: d[f.name] for f in fields(cls) if f.name in d}
-        missing = [f.name for f in fields(cls) if f.name not in d and f.default is dataclasses.MISSING]
+        d = {f.name: d[_stored_name(f.name)] for f in fields(cls) if _stored_name(f.name) in d}
+        missing = [_stored_name(f.name) for f in fields(cls) if f.name not in d and f.default is dataclasses.MISSING]
         if missing:
             raise ConfigError(f"the study's stored settings lack {', '.join(missing)} (made by another version?); "
                               "use a new --study-name")
-        return cls(**{**d, "domains": tuple(d["domains"]), "objective": tuple(d["objective"]),
+        return cls(**{**d, "domains": tuple(d["domains"]), "objective_keys": tuple(d["objective_keys"]),
                       "metrics": tuple(d["metrics"])})
+
+
+# Field names as the study stores them (user attr ``settings``), where they differ: every existing study spells
+# ``objective_keys`` "objective", as the --objective option does.
+_STORED_AS = {"objective_keys": "objective"}
+
+
+def _stored_name(field_name: str) -> str:
+    return _STORED_AS.get(field_name, field_name)
 
 
 def parse_objective(text: str | None, synthetic: bool) -> tuple[str, ...]:
@@ -186,7 +197,7 @@ def new_settings(req: Mapping[str, Any], cuda: bool) -> StudySettings:
         lr=float(lr), precision=req.get("precision") or default_precision(cuda), seed=req.get("seed") or 0,
         epoch_iters=per_epoch, scale=schedule.scale, iters=iters, eval_every=eval_every,
         sample_every=max(1, iters // p.samples), checkpoint_every=max(1, iters // p.checkpoints),
-        log_every=max(1, min(p.log_every, eval_every)), objective=objective,
+        log_every=max(1, min(p.log_every, eval_every)), objective_keys=objective,
         metrics=_metric_names(objective, req.get("metrics"), synthetic), protocol=protocol,
         space=space.to_dict(), seeds=req.get("seeds") or 1, eval_repeats=req.get("eval_repeats") or 1)
 
@@ -211,7 +222,7 @@ def _differences(a: StudySettings, b: StudySettings) -> list[str]:
         if isinstance(x, float) or isinstance(y, float):
             return math.isclose(float(x), float(y), rel_tol=1e-9)
         return x == y
-    return [f"{f.name}={getattr(b, f.name)!r}" for f in fields(StudySettings)
+    return [f"{_stored_name(f.name)}={getattr(b, f.name)!r}" for f in fields(StudySettings)
             if not same(getattr(a, f.name), getattr(b, f.name))]
 
 

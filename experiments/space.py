@@ -6,7 +6,7 @@ Each parameter names its target with ``sets: <config>.<field>``, where ``<config
 (:class:`munit.config.ModelConfig`): :meth:`SearchSpace.apply` builds a trial's configs from that, so adding a
 swept hyperparameter is one entry in ``space.yaml``. A parameter whose target is an integer field is sampled as
 an integer; an integer iteration count may give its bounds in ``unit: epochs`` of the blog's protocol, converted
-with the study's :class:`~experiments.presets.Schedule` (:meth:`SearchSpace.in_iterations`). A study stores the
+with the study's :class:`~experiments.schedule.Schedule` (:meth:`SearchSpace.in_iterations`). A study stores the
 converted space, so every worker and every resume samples from the same distributions.
 """
 from __future__ import annotations
@@ -17,16 +17,22 @@ import math
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 from munit.config import ConfigError, LossWeights, ModelConfig, TrainConfig
 
-if TYPE_CHECKING:
-    from .presets import Schedule
+from . import contract
+from .schedule import Schedule
 
 DEFAULT_SPACE_FILE = Path(__file__).with_name("space.yaml")
 # what ``sets: <config>.<field>`` may name
 TARGETS: dict[str, type] = {"weights": LossWeights, "train": TrainConfig, "model": ModelConfig}
+# Fields a study fixes for all its trials (the option that sets each): its schedule, evaluation points, data and
+# logged params derive from them, so a trial cannot change them.
+STUDY_FIXED: dict[str, str] = {"train.iters": "--iters", "train.batch_size": "--batch-size", "train.seed": "--seed",
+                               "model.image_size": "--image-size", "train.eval_every": "--eval-every",
+                               "train.log_every": "--iters", "train.sample_every": "--iters",
+                               "train.checkpoint_every": "--iters"}
 UNITS = ("value", "iters", "epochs")
 FIELDS = ("low", "high", "log", "step", "unit", "sets")
 
@@ -47,6 +53,18 @@ def _field_type(target: str) -> type:
     return t
 
 
+def _logged_target(name: str) -> str | None:
+    """What a trial's MLflow param of this name records besides a swept parameter (experiments.contract), if
+    anything: a parameter may take that name only to set that very target."""
+    if name in contract.TRIAL_CONFIG_PARAMS:
+        return contract.TRIAL_CONFIG_PARAMS[name]
+    if name.startswith(contract.WEIGHT_PARAM_PREFIX):
+        return f"weights.{name[len(contract.WEIGHT_PARAM_PREFIX):]}"
+    if name in (*contract.TRIAL_STUDY_PARAMS, contract.PARAM_FAST_PATH, contract.PARAM_SEEDS):
+        return "a study setting"
+    return None
+
+
 @dataclass(frozen=True)
 class Param:
     """One swept parameter: a range, sampled uniformly, on a log scale, or on a grid of ``step``, and the config
@@ -63,6 +81,13 @@ class Param:
     def __post_init__(self) -> None:
         where = f"search space parameter {self.name!r}"
         t = _field_type(self.sets)
+        if self.sets in STUDY_FIXED:
+            raise ConfigError(f"{where} sets {self.sets}, which a study fixes for all its trials; set it with "
+                              f"{STUDY_FIXED[self.sets]} and run one study per value")
+        logged_as = _logged_target(self.name)
+        if logged_as is not None and logged_as != self.sets:
+            raise ConfigError(f"{where}: a trial's MLflow param {self.name!r} is {logged_as}, not {self.sets}; "
+                              "give the parameter another name")
         if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.low > self.high:
             raise ConfigError(f"{where}: needs finite low <= high, got low={self.low}, high={self.high}")
         if self.low < 0:
@@ -109,7 +134,11 @@ class SearchSpace:
     def names(self) -> list[str]:
         return list(self.params)
 
-    def in_iterations(self, schedule: "Schedule") -> "SearchSpace":
+    def sweeps(self, target: str) -> bool:
+        """Whether a parameter sets ``target`` (e.g. ``train.lr``)."""
+        return any(p.sets == target for p in self.params.values())
+
+    def in_iterations(self, schedule: Schedule) -> "SearchSpace":
         """The space with epoch-valued bounds converted to iterations of ``schedule`` (rounded)."""
         out = {}
         for name, p in self.params.items():
@@ -230,4 +259,4 @@ def load_space(path: str | Path | None = None) -> SearchSpace:
     return SearchSpace({name: _param(name, entry, where) for name, entry in base.items()})
 
 
-__all__ = ["Param", "SearchSpace", "load_space", "DEFAULT_SPACE_FILE", "TARGETS"]
+__all__ = ["Param", "SearchSpace", "load_space", "DEFAULT_SPACE_FILE", "TARGETS", "STUDY_FIXED"]

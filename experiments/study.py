@@ -88,10 +88,10 @@ def run_seed(seed: int | None, n_trials: int) -> int | None:
 
 
 def make_pruner(name: str | None, s: StudySettings):
-    if len(s.objective) > 1:
+    if len(s.objective_keys) > 1:
         if name not in (None, "none"):
             raise ConfigError(f"--pruner {name}: Optuna cannot prune a multi-objective study "
-                              f"({','.join(s.objective)}); leave --pruner out")
+                              f"({','.join(s.objective_keys)}); leave --pruner out")
         return _nop(s)
     name = name or "median"
     if name not in PRUNERS:
@@ -193,7 +193,7 @@ def open_study(name: str, storage, settings: StudySettings, options: Mapping[str
 
     from munit.metrics.protocol import metric_info
 
-    want = [direction(k) for k in settings.objective]
+    want = [direction(k) for k in settings.objective_keys]
     study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True, directions=want,
                                 sampler=make_sampler(sampler, sampler_seed), pruner=make_pruner(pruner, settings))
     n = len(study.get_trials(deepcopy=False))
@@ -202,11 +202,11 @@ def open_study(name: str, storage, settings: StudySettings, options: Mapping[str
     have = [d.name.lower() for d in study.directions]
     if have != want:
         raise ConfigError(f"study {name!r} optimises {','.join(have)}, the objective "
-                          f"{','.join(settings.objective)} needs {','.join(want)}; use another --study-name")
+                          f"{','.join(settings.objective_keys)} needs {','.join(want)}; use another --study-name")
     if contract.ATTR_SETTINGS not in study.user_attrs:
         study.set_user_attr(contract.ATTR_SETTINGS, settings.to_dict())
         study.set_user_attr(contract.ATTR_OPTIONS, dict(options))
-        study.set_user_attr(contract.ATTR_OBJECTIVE, ",".join(settings.objective))
+        study.set_user_attr(contract.ATTR_OBJECTIVE, ",".join(settings.objective_keys))
         study.set_user_attr(contract.ATTR_METRICS, metric_info(settings.metrics))
     return study
 
@@ -225,15 +225,15 @@ def enqueue_blog(study: "optuna.Study", settings: StudySettings) -> None:
 
 def parent_tags(storage_url: str, s: StudySettings) -> dict[str, str]:
     return {contract.TAG_STORAGE: contract.mask_url(storage_url),
-            contract.TAG_DIRECTIONS: ",".join(direction(k) for k in s.objective),
-            contract.TAG_OBJECTIVE: ",".join(s.objective), contract.TAG_DATA: s.data, contract.TAG_PRESET: s.preset}
+            contract.TAG_DIRECTIONS: ",".join(direction(k) for k in s.objective_keys),
+            contract.TAG_OBJECTIVE: ",".join(s.objective_keys), contract.TAG_DATA: s.data,
+            contract.TAG_PRESET: s.preset}
 
 
 def parent_params(s: StudySettings) -> dict[str, Any]:
-    keep = ("preset", "image_size", "iters", "batch_size", "lr", "seed", "data", "scale", "epoch_iters",
-            "eval_every", "sample_every", "precision", "objective", "metrics")
-    out: dict[str, Any] = {k: getattr(s, k) for k in keep}
-    out.update({f"protocol.{k}": v for k, v in s.protocol.items()})
+    stored = {**s.to_dict(), "image_size": s.image_size}
+    out: dict[str, Any] = {k: stored[k] for k in contract.STUDY_PARAMS}
+    out.update({f"{contract.PROTOCOL_PARAM_PREFIX}{k}": v for k, v in s.protocol.items()})
     out.update({f"{contract.SPACE_PARAM_PREFIX}{k}": p.describe() for k, p in s.search_space.params.items()})
     return out
 
@@ -262,8 +262,8 @@ def setup_study(name: str, root: str | Path, storage_url: str, storage, settings
                                          parent_params(settings))
         from .mlflow_ui import describe_experiment
         space = settings.search_space
-        describe_experiment(client, experiment_id, name, settings.objective,
-                            [direction(k) for k in settings.objective], space.names,
+        describe_experiment(client, experiment_id, name, settings.objective_keys,
+                            [direction(k) for k in settings.objective_keys], space.names,
                             {k: p.describe() for k, p in space.params.items()})
         for key, value in ((contract.ATTR_EXPERIMENT_ID, experiment_id), (contract.ATTR_PARENT_RUN_ID, parent_run_id)):
             if study.user_attrs.get(key) != value:

@@ -291,9 +291,9 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
     recovery.fail_dead_local_trials(s.study)
 
     budget = TrialBudget(cfg.trials)
-    directions = [direction(k) for k in s.settings.objective]
+    directions = [direction(k) for k in s.settings.objective_keys]
     states = _states(s.study)
-    console = StudyConsole(cfg.trials, sum(states.values()), s.settings.objective, directions,
+    console = StudyConsole(cfg.trials, sum(states.values()), s.settings.objective_keys, directions,
                            enabled=not cfg.no_summary)
     for line in header(cfg.study_name, s.settings, states, cfg.trials, cfg.tracking, cfg.storage_url, directions,
                        runs_url(cfg.tracking, s.experiment_id)):
@@ -342,7 +342,7 @@ def _baselines(cfg: SweepConfig, s, device) -> None:
                                cache_dir=cfg.cache_dir, weights=cfg.weights,
                                allow_unverified=cfg.allow_unverified_weights)
     if logged and not cfg.no_summary:
-        key = s.settings.objective[0]
+        key = s.settings.objective_keys[0]
         shown = ", ".join(f"{n} {v.get(key, float('nan')):.4g}" for n, v in logged.items())
         print(f"baselines ({key}, {time.perf_counter() - t0:.0f} s): {shown}", flush=True)
 
@@ -359,7 +359,7 @@ def _states(study) -> dict[str, int]:
 
 def _work(cfg: SweepConfig, s, device, budget, recovery, console) -> None:
     """This process's share of the trials: ``study.optimize`` until the budget is used up."""
-    from experiments.objective import Objective, TrialContext
+    from experiments.trial import TrialContext, TrialRunner
     from experiments.workers import dead_trials_callback
     from munit.metrics.protocol import Protocol
     from munit.metrics.session import Evaluator
@@ -371,12 +371,12 @@ def _work(cfg: SweepConfig, s, device, budget, recovery, console) -> None:
     fast_path = cfg.fast_path or (cuda_default().levers_name if device.type == "cuda" else "eager")
     ctx = TrialContext(s.settings, s.settings.search_space, evaluator, s.client, s.experiment_id, s.parent_run_id,
                        cfg.trials_dir, str(device), budget, recovery, progress, console, cfg.seed_workers, fast_path)
-    objective = Objective(ctx)
-    study_callbacks = [console.on_trial, dead_trials_callback(recovery), budget, objective.after_trial]
+    runner = TrialRunner(ctx)
+    study_callbacks = [console.on_trial, dead_trials_callback(recovery), budget, runner.after_trial]
     try:
-        s.study.optimize(objective, catch=(Exception,), gc_after_trial=False, callbacks=study_callbacks)
+        s.study.optimize(runner, catch=(Exception,), gc_after_trial=False, callbacks=study_callbacks)
     finally:
-        objective.release()
+        runner.release()
 
 
 # ------------------------------------------------------------------------------------------------ summary
@@ -386,20 +386,20 @@ def format_summary(r: SweepSummary) -> str:
 
     s = r.settings
     states = ", ".join(f"{n} {k.lower()}" for k, n in sorted(r.states.items())) or "none"
-    lr_swept = any("lr" in t.params for t in r.best)     # space.yaml sweeps it: the preset's lr is not used
+    lr_swept = s.search_space.sweeps("train.lr")         # then the preset's lr is not used
     lr = "lr swept (space.yaml)" if lr_swept else f"lr {s.lr:g}"
     lines = [f"study {r.study_name!r}: {sum(r.states.values())}/{r.n_trials} trials ({states}); "
              f"{r.wall_s:.0f} s in this run",
              f"  setup: {s.data} data, preset {s.preset} ({s.image_size} px), batch {s.batch_size}, {lr}, "
              f"{s.iters} iterations per trial (scale {s.scale:.4g} of the blog's 30 epochs), evaluation every "
-             f"{s.eval_every}, objective {', '.join(s.objective)}"]
+             f"{s.eval_every}, objective {', '.join(s.objective_keys)}"]
     preset = SWEEP_PRESETS.get(s.preset)
     if preset is not None and preset.note and s.lr == preset.lr and not lr_swept:
         lines.append(f"  note: {preset.note}")
     for t in r.best[:5]:
-        vals = ", ".join(f"{k} = {v:.4f}" for k, v in zip(s.objective, t.values))
+        vals = ", ".join(f"{k} = {v:.4f}" for k, v in zip(s.objective_keys, t.values))
         params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
-        label = "best" if len(s.objective) == 1 else "Pareto"
+        label = "best" if len(s.objective_keys) == 1 else "Pareto"
         blog = f" (blog trial {t.user_attrs[contract.ATTR_BLOG]})" if t.user_attrs.get(contract.ATTR_BLOG) else ""
         lines.append(f"{label}: trial {t.number}{blog}: {vals}; {params}; MLflow run "
                      f"{t.user_attrs.get(contract.ATTR_RUN_ID, '?')}")

@@ -117,7 +117,8 @@ def create_seed_run(client: MlflowClient, experiment_id: str, trial_run_id: str,
     run = client.create_run(experiment_id, run_name=name,
                             tags={contract.TAG_PARENT: trial_run_id, contract.TAG_ROLE: contract.ROLE_SEED,
                                   contract.TAG_STATE: "RUNNING", contract.TAG_SEED: str(seed), **tags})
-    client.log_batch(run.info.run_id, params=[Param(k, _param(v)) for k, v in {**params, "seed": seed}.items()])
+    params = {**params, contract.PARAM_SEED: seed}
+    client.log_batch(run.info.run_id, params=[Param(k, _param(v)) for k, v in params.items()])
     return run.info.run_id
 
 
@@ -178,7 +179,7 @@ class TrialLogger(Callback):
                            f"({', '.join(sorted(metrics))})")
         values = [float(metrics[k]) for k in self.objective]
         logged = dict(metrics)
-        logged.update(zip(contract.objective_keys(len(values)), values))
+        logged.update(zip(contract.objective_metric_keys(len(values)), values))
         self._metrics(step, logged)
         self._log_backbones(meta)
         if self.report and len(values) == 1 and values[0] == values[0]:   # no pruning for several objectives

@@ -74,13 +74,13 @@ def _real_sweep(root: Path, out: StudyStore) -> None:
 
     from experiments import study as study_setup
     from experiments import sweep
-    from experiments.objective import Objective
+    from experiments.trial import TrialRunner
 
     class PruneBlogTrial2(optuna.pruners.BasePruner):
         def prune(self, study, trial) -> bool:
             return trial.user_attrs.get("blog_trial") == 2
 
-    build = Objective._trainer
+    build = TrialRunner._trainer
 
     def trainer(self, configs, out_dir, logger, resume):
         t = build(self, configs, out_dir, logger, resume)
@@ -101,7 +101,7 @@ def _real_sweep(root: Path, out: StudyStore) -> None:
     threads = __import__("torch").get_num_threads()
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(study_setup, "make_pruner", lambda name, s: PruneBlogTrial2())
-        mp.setattr(Objective, "_trainer", trainer)
+        mp.setattr(TrialRunner, "_trainer", trainer)
         assert sweep.main(args) == 0
     __import__("torch").set_num_threads(threads)
     study = optuna.load_study(study_name=MAIN, storage=optuna.storages.JournalStorage(

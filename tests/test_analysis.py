@@ -14,7 +14,7 @@ from PIL import Image
 from analysis_fixtures import assert_png, study_report, study_store  # noqa: F401  (session fixtures)
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-# the seed blog's loss weights (SPEC §3); their StepLR step depends on the study's scale
+# the seed blog's loss weights (experiments/presets.py); their StepLR step depends on the study's scale
 BLOG_LAMBDAS = {1: dict(lambda_x=10.0, lambda_s=1.0, lambda_c=1.0, lambda_cyc=0.0),
                 2: dict(lambda_x=7.0, lambda_s=3.0, lambda_c=3.0, lambda_cyc=3.0),
                 3: dict(lambda_x=7.0, lambda_s=3.0, lambda_c=3.0, lambda_cyc=10.0)}

@@ -240,11 +240,10 @@ def test_mlflow_ui_image_panel_shows_the_sample_grid(study_store, mlflow_server,
     from PIL import Image
     from selenium.webdriver.common.by import By
 
-    from experiments.mlflow_ui import run_url
-
     run_id = study_store.run_ids[study_store.blog[3]]
     d = driver
-    d.get(run_url(mlflow_server.url, study_store.experiment_id, run_id))
+    d.get(f"{mlflow_server.url}/#/experiments/{study_store.experiment_id}/runs/{run_id}/model-metrics"
+          "?workflowType=machine_learning")
     # chart cards render once an IntersectionObserver sees them: scroll the section, then the card, into view
     heads = _wait(d, lambda d: d.find_elements(By.XPATH, "//*[normalize-space(text())='samples']"),
                   "the samples chart section")

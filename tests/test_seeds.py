@@ -11,7 +11,7 @@ import pytest
 from optuna.trial import TrialState
 
 from experiments import sweep
-from experiments.objective import Objective
+from experiments.trial import TrialRunner
 from test_sweep_helpers import client, journal_study, runs, tiny_args
 
 
@@ -57,7 +57,7 @@ def test_seed_runs_nest_under_their_trial_and_optuna_gets_the_mean(tmp_path, cap
 
 def test_an_interrupted_multi_seed_trial_resumes_every_seed(tmp_path, monkeypatch, capsys):
     root = tmp_path / "mlruns"
-    build = Objective._train_seeds
+    build = TrialRunner._train
 
     def interrupt_once(self, trial, configs, folder, run_id, seeds):
         if trial.number == 0 and not (root / "interrupted").exists():
@@ -74,7 +74,7 @@ def test_an_interrupted_multi_seed_trial_resumes_every_seed(tmp_path, monkeypatc
             monkeypatch.setattr(Trainer, "fit", fit_then_stop)
         return build(self, trial, configs, folder, run_id, seeds)
 
-    monkeypatch.setattr(Objective, "_train_seeds", interrupt_once)
+    monkeypatch.setattr(TrialRunner, "_train", interrupt_once)
     args = tiny_args(root, iters=8, eval_every=4, trials=1, metrics="content") + ["--seeds", "2"]
     assert sweep.main(args) == 130
     monkeypatch.undo()

@@ -14,8 +14,9 @@ from optuna.trial import TrialState
 from PIL import Image
 
 from experiments import sweep
-from experiments.objective import Objective
-from experiments.presets import BLOG_TRIALS, Schedule, blog_params
+from experiments.trial import TrialRunner
+from experiments.presets import BLOG_TRIALS, blog_params
+from experiments.schedule import Schedule
 from experiments.settings import StudySettings
 from experiments.space import load_space
 from munit.config import ConfigError
@@ -112,13 +113,13 @@ def test_sweep_tracks_trials_in_mlflow_and_resumes_without_duplicates(tmp_path, 
 @pytest.fixture
 def faulty_trials(monkeypatch):
     """Trial 0 raises, trial 1's losses go NaN at iteration 3, the others train normally."""
-    build = Objective._trainer
+    build = TrialRunner._trainer
 
     def trainer(self, configs, out_dir, logger, resume):
         t = build(self, configs, out_dir, logger, resume)
         number = int(out_dir.name)
         if number == 0:
-            def boom():
+            def boom(until=None):   # Trainer.fit's signature
                 raise RuntimeError("boom: forced failure")
             t.fit = boom
         if number == 1:
@@ -130,7 +131,7 @@ def faulty_trials(monkeypatch):
             t.train_step = nan_step
         return t
 
-    monkeypatch.setattr(Objective, "_trainer", trainer)
+    monkeypatch.setattr(TrialRunner, "_trainer", trainer)
 
 
 def test_failed_and_nan_trials_are_recorded_and_the_study_goes_on(tmp_path, faulty_trials, capsys):
@@ -155,7 +156,7 @@ def test_failed_and_nan_trials_are_recorded_and_the_study_goes_on(tmp_path, faul
 
 def test_ctrl_c_stops_cleanly_and_the_rerun_resumes_the_trial(tmp_path, monkeypatch, capsys):
     root = tmp_path / "mlruns"
-    build = Objective._trainer
+    build = TrialRunner._trainer
 
     def trainer(self, configs, out_dir, logger, resume):
         t = build(self, configs, out_dir, logger, resume)
@@ -169,7 +170,7 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_resumes_the_trial(tmp_path, monkeypa
             logger.on_log = log_then_interrupt
         return t
 
-    monkeypatch.setattr(Objective, "_trainer", trainer)
+    monkeypatch.setattr(TrialRunner, "_trainer", trainer)
     assert sweep.main(tiny_args(root, trials=2)) == 130
     err = capsys.readouterr().err
     assert "stopped by Ctrl-C" in err and "Continue with: python experiments/sweep.py" in err
@@ -245,7 +246,7 @@ def test_reproduce_blog_runs_exactly_the_three_trials_with_the_same_styles(tmp_p
     assert reproduce_blog.main(tiny_args(root, iters=4) + ["--trials", "5"]) == 2   # the three, nothing else
 
 
-# ----------------------------------------------------------------------------------- hardening (issue 13)
+# ----------------------------------------------------------------------------------- hardening
 
 @pytest.mark.parametrize("extra, needle", [
     (["--batch-size", "500"], "--batch-size 500 is larger than domain"),
@@ -333,7 +334,7 @@ def test_a_stop_in_the_last_iteration_is_honoured_and_foreign_folders_are_moved_
     trials = root / "trials" / "munit-sweep"
     (trials / "0").mkdir(parents=True)
     (trials / "0" / "keep.txt").write_text("the user's file")
-    build = Objective._trainer
+    build = TrialRunner._trainer
 
     def trainer(self, configs, out_dir, logger, resume):
         t = build(self, configs, out_dir, logger, resume)
@@ -346,7 +347,7 @@ def test_a_stop_in_the_last_iteration_is_honoured_and_foreign_folders_are_moved_
         logger.on_log = log_then_interrupt
         return t
 
-    monkeypatch.setattr(Objective, "_trainer", trainer)
+    monkeypatch.setattr(TrialRunner, "_trainer", trainer)
     assert sweep.main(tiny_args(root, trials=2, iters=4, metrics="content")) == 130
     err = capsys.readouterr().err
     assert "stopped by Ctrl-C: trial 0 had finished training when Ctrl-C came" in err and "Traceback" not in err
@@ -362,14 +363,14 @@ def test_a_full_disk_stops_the_sweep_and_its_trial_resumes_later(tmp_path, small
 
     root = tmp_path / "mlruns"
     disk = small_disk(root / "trials")   # the trial folders' own disk; the stores stay on another
-    build = Objective._trainer
+    build = TrialRunner._trainer
 
     def trainer(self, configs, out_dir, logger, resume):
         if out_dir.name == "1":
             fill_up(disk, leave=256 << 10)
         return build(self, configs, out_dir, logger, resume)
 
-    monkeypatch.setattr(Objective, "_trainer", trainer)
+    monkeypatch.setattr(TrialRunner, "_trainer", trainer)
     args = tiny_args(root, iters=4, metrics="content")
     assert sweep.main(args + ["--trials", "3"]) == 2
     err = capsys.readouterr().err
