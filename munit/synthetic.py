@@ -87,6 +87,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from .config import SYNTHETIC
+
 VERSION = "2"
 DOMAINS = ("A", "B")
 SPLITS = {"train": 0, "val": 1, "test": 2}
@@ -512,7 +514,7 @@ class SyntheticDomain(Dataset):
     indexing (see :class:`munit.data.DomainStream`). ``version`` names the renderer (logged with runs, part of
     metric cache keys): images of the same (domain, seed, split, index) differ between versions."""
 
-    source = "synthetic"
+    source = SYNTHETIC
     version = VERSION
 
     def __init__(self, domain: str, size: int, n: int, seed: int = 0, split: str = "train"):
