@@ -37,7 +37,8 @@ from .config import (COMPILE_MODES, PRESETS, SYNTHETIC, ConfigError, LossWeights
                      model_preset)
 from .data import DataConfig
 from .fastpath import PRECISIONS, describe, parse_setting
-from .trainer import StepGraph, Trainer, resolve_device
+from .graph import StepGraph
+from .trainer import Trainer, resolve_device
 
 
 # The benchmarks time the model a machine trains on real images (munit.config.default_preset), on synthetic

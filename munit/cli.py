@@ -284,7 +284,8 @@ def _load_image(path: Path, size: int):
 
 def _generators(args):
     """What translate, sample and evaluate start with: the device and the checkpoint's generators."""
-    from .trainer import load_generators, resolve_device
+    from .inference import load_generators
+    from .trainer import resolve_device
 
     device = resolve_device(args.device)
     gen_a, gen_b, mcfg, meta = load_generators(args.checkpoint, device)
@@ -382,8 +383,9 @@ def _evaluate_baselines(args, protocol, backbones, clf) -> int:
     from .baselines import evaluate_baselines
     from .data import load_domains
     from .metrics.protocol import EvalData
+    from .inference import load_generators
     from .metrics.session import applicable_metrics, check_available
-    from .trainer import load_generators, resolve_device
+    from .trainer import resolve_device
 
     device = resolve_device(args.device)
     extra, saved = [], None

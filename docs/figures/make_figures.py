@@ -179,7 +179,7 @@ def translation_columns(checkpoint: str | Path, inputs: int = 6, seed: int = 0, 
     from munit.config import ConfigError
     from munit.data import DataConfig, load_domains, to_model_range, to_uint8
     from munit.synthetic import SyntheticDomain, fit_error
-    from munit.trainer import load_generators
+    from munit.inference import load_generators
 
     device_t = torch.device(device)
     gen_a, gen_b, mcfg, meta = load_generators(checkpoint, device_t)

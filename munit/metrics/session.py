@@ -264,7 +264,8 @@ def evaluate_checkpoint(path: str | os.PathLike, data_cfg=None, metrics: Sequenc
     (its saved config), with ``data_overrides`` (DataConfig fields, e.g. ``source``) applied; the image size is
     the model's. The result also has ``"checkpoint"``: {"path", "step"}."""
     from ..data import DataConfig, load_domains
-    from ..trainer import load_generators, resolve_device
+    from ..inference import load_generators
+    from ..trainer import resolve_device
 
     check_available(metrics, weights, allow_unverified=allow_unverified)  # before anything is loaded
     dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
