@@ -23,8 +23,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from munit.synthetic import (DOMAINS, VERSION, content_error, content_mask, fit_error, render_batch,
-                             synthetic_domains)
+from munit.synthetic import DOMAINS, VERSION, render_batch, synthetic_domains
+from munit.synthetic_fit import content_error, content_mask, fit_error
 
 LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 

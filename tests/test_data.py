@@ -10,8 +10,8 @@ from PIL import Image
 from munit.data import (SYNTHETIC, DataConfig, DataError, DomainStream, ImageFolderDomain, batches_per_epoch,
                         count_images, describe, iterate_images, list_images, load_domains, load_image, to_model_range,
                         to_uint8)
-from munit.synthetic import (DOMAINS, VERSION, SyntheticDomain, content_error, content_mask, fit_error, render,
-                             synthetic_domains)
+from munit.synthetic import DOMAINS, VERSION, SyntheticDomain, render, synthetic_domains
+from munit.synthetic_fit import content_error, content_mask, fit_error
 
 S = 16  # model size for folder tests
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from munit.synthetic import (DOMAINS, VERSION, SyntheticDomain, content_error, content_mask, fit_error, render,
-                             render_batch, style_fit, synthetic_domains)
+from munit.synthetic import DOMAINS, VERSION, SyntheticDomain, render, render_batch, synthetic_domains
+from munit.synthetic_fit import content_error, content_mask, fit_error, style_fit
 
 LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 N_VAL, N_STYLES = 50, 4
