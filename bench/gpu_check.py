@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""The prepared GPU check: one call on a GPU machine measures what docs/speed.md needs (issue 15).
+"""The prepared GPU check: one call on a GPU machine measures what docs/speed.md needs.
 
     bash bench/gpu_check.sh                  # on the GPU machine (6.5 minutes at most); results in $OUT
     bash bench/gpu_check.sh --dry-run        # any machine: the same steps at tiny sizes on the CPU (CI)
     bash bench/gpu_check.sh --only bench-compile,sweep    # rerun some steps
+    bash bench/gpu_check.sh --plan           # what the GPU run would launch, one JSON object; runs nothing
+    bash bench/gpu_check.sh --render OUT/results.json     # the summary of a finished check, again
 
 Steps, in order of what matters most if time runs short; each runs in its own process group with its own time
 budget, inside one overall budget, and a step that fails or times out loses nothing of the others:
 
   install        the carried wheels (.whl/) into a target folder that every later step has on its PYTHONPATH
-  env            torch, CUDA, the GPU (nvidia-smi), and the versions of mlflow, optuna, ... as the steps import them
+  env            torch, CUDA, the GPU (nvidia-smi), and the versions of mlflow, optuna, ... (gpu_env_probe.py)
   bench          the step benchmark (paper preset, 256 px, cycle loss on) for the eager settings, beside the seed
                  blog's step (blog_reference.py, fp32, same process, same GPU) at batch 1 and 8
   bench-graph    the same for the whole-step CUDA graph settings
@@ -21,6 +23,7 @@ budget, inside one overall budget, and a step that fails or times out loses noth
 Writes OUT/summary.md (one markdown table per part), OUT/results.json (every step's status and records) and
 OUT/check.log (every step's output), rewritten after each step, so a run cut short still returns what it did.
 In a dry run the sizes are tiny, settings that need CUDA are listed as skipped, and no figure means anything.
+This file runs the steps; gpu_report.py reads their output and renders the summary.
 """
 from __future__ import annotations
 
@@ -30,7 +33,6 @@ import os
 import shlex
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,46 +45,16 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gpu_report import json_lines, junit_facts, render, sweep_facts  # noqa: E402 (beside this file)
 from munit.fastpath import CUDA_DEFAULT, CUDA_DEFAULT_MEASURED, parse_setting  # noqa: E402 (torch-free)
 
 STEPS = ("install", "env", "bench", "bench-graph", "metrics", "sweep", "gpu-tests", "bench-compile")
 EAGER = ("fp32", "bf16", "bf16-cl")
 GRAPH = ("fp32-graph", "bf16-cl-graph")
 COMPILED = ("bf16-cl-compile", "bf16-cl-compile-graph")
-GOALS = {1: 20.0, 8: 8.0}          # batch -> required multiple of the reference's fp32 rate (issue 15)
-METRIC_GOAL_S = 60.0
 REFERENCE = ".bench/blog_reference.py"
 SWEEP_STUDY = "gpu-check"
-
-ENV_SCRIPT = r"""
-import json, os, platform, shutil, subprocess, torch
-d = {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
-     "cuda_available": torch.cuda.is_available(), "cpu_count": os.cpu_count()}
-if torch.cuda.is_available():
-    p = torch.cuda.get_device_properties(0)
-    d.update(gpu=p.name, gpus=torch.cuda.device_count(), capability=f"{p.major}.{p.minor}",
-             gpu_mem_gib=round(p.total_memory / 2**30, 1), sms=p.multi_processor_count,
-             cudnn=torch.backends.cudnn.version())
-if shutil.which("nvidia-smi"):
-    q = "name,driver_version,memory.total,clocks.sm,clocks.max.sm,power.limit,temperature.gpu"
-    r = subprocess.run(["nvidia-smi", f"--query-gpu={q}", "--format=csv,noheader"], capture_output=True, text=True)
-    d["nvidia_smi"] = r.stdout.strip() or r.stderr.strip()
-d["packages"] = {}
-from importlib import metadata, util
-for dist, module in (("mlflow-skinny", "mlflow"), ("optuna", "optuna"), ("sqlalchemy", "sqlalchemy"),
-                     ("alembic", "alembic"), ("torch-fidelity", "torch_fidelity"), ("torchmetrics", "torchmetrics"),
-                     ("torchvision", "torchvision"), ("pyyaml", "yaml"), ("protobuf", "google.protobuf")):
-    try:   # found, not imported (the steps import them): cheap, and a missing one is named here first
-        found = util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        found = False
-    try:
-        version = metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        version = "?"
-    d["packages"][module] = version if found else "MISSING"
-print(json.dumps(d))
-"""
+ENV_PROBE = "bench/gpu_env_probe.py"
 
 
 # ------------------------------------------------------------------------------------------------ running steps
@@ -125,22 +97,8 @@ class Proc:
 
 
 def shown(cmd: list[str]) -> str:
-    """A command as a shell line; the env step's inline script as its name."""
-    return shlex.join("<ENV_SCRIPT>" if a == ENV_SCRIPT else a for a in cmd)
-
-
-def json_lines(text: str) -> list[dict[str, Any]]:
-    out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("{") and line.endswith("}"):
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(rec, dict):
-                out.append(rec)
-    return out
+    """A command as a shell line."""
+    return shlex.join(cmd)
 
 
 class Check:
@@ -229,7 +187,7 @@ class Check:
                 self.site = self.a.site
 
     def step_env(self) -> None:
-        self.run("env", [self.py, "-c", ENV_SCRIPT], 90)
+        self.run("env", [self.py, ENV_PROBE], 90)
         facts = self.facts()
         self.cuda = bool(facts.get("cuda_available")) and not self.dry
         missing = [m for m, v in facts.get("packages", {}).items() if str(v).startswith("MISSING")]
@@ -314,7 +272,7 @@ class Check:
         for name, proc in procs.items():
             self.finish(name, proc, budgets[name] - (time.perf_counter() - proc.t0))
         if "sweep" in procs:
-            self.steps["sweep"].records.append(sweep_facts(self.tmp / "sweep"))
+            self.steps["sweep"].records.append(sweep_facts(self.tmp / "sweep", SWEEP_STUDY))
         if "gpu-tests" in procs:
             self.steps["gpu-tests"].records.append(junit_facts(self.tmp / "junit.xml"))
         self.write()
@@ -346,7 +304,7 @@ class Check:
         if not self.dry and not self.cuda:
             for name in STEPS[2:]:
                 self.skip(name, "no CUDA device here (use --dry-run on a CPU machine)")
-            print(render(self), flush=True)
+            print(render(self.results()), flush=True)
             return 1
         together = ("metrics", "sweep", "gpu-tests") if self.dry else ("sweep", "gpu-tests")
         plan: list[tuple[tuple[str, ...], Callable[[], None]]] = [
@@ -364,150 +322,29 @@ class Check:
                     for n in names:
                         self.steps[n].status = f"failed (driver: {type(e).__name__}: {e})"
         self.write()
-        print(render(self), flush=True)
+        print(render(self.results()), flush=True)
         failed = [s.name for s in self.steps.values() if not (s.ok or s.status.startswith("skipped")
                                                                or s.status == "not run")]
         return 1 if failed else 0
 
+    def plan(self) -> dict[str, list[str]]:
+        """The command of each step, as this machine's run would launch it (a dry run's or the GPU's)."""
+        return {"env": [self.py, ENV_PROBE], "bench": self.bench_cmd(EAGER, self.ref.is_file()),
+                "bench-graph": self.bench_cmd(GRAPH, False), "metrics": self.metrics_cmd(), "sweep": self.sweep_cmd(),
+                "gpu-tests": self.tests_cmd(), "bench-compile": self.bench_cmd(COMPILED, False)}
+
+    def results(self) -> dict[str, Any]:
+        """What results.json holds: every step's status and records, and what the summary needs besides."""
+        return {"dry_run": self.dry, "started": self.started, "wall_s": round(time.perf_counter() - self.t0, 1),
+                "budget_s": self.a.budget, "reference": str(self.ref), "reference_carried": self.ref.is_file(),
+                "cuda_default": CUDA_DEFAULT, "cuda_default_measured": CUDA_DEFAULT_MEASURED,
+                "steps": {n: s.__dict__ for n, s in self.steps.items()}}
+
     def write(self) -> None:
-        (self.out / "summary.md").write_text(render(self))
+        results = self.results()
+        (self.out / "summary.md").write_text(render(results))
         (self.out / "check.log").write_text("".join(self.log_parts))
-        (self.out / "results.json").write_text(json.dumps(
-            {"dry_run": self.dry, "started": self.started, "wall_s": round(time.perf_counter() - self.t0, 1),
-             "budget_s": self.a.budget, "cuda_default": CUDA_DEFAULT, "cuda_default_measured": CUDA_DEFAULT_MEASURED,
-             "steps": {n: s.__dict__ for n, s in self.steps.items()}}, indent=1, default=str))
-
-
-# ------------------------------------------------------------------------------------------------ step facts
-
-def sweep_facts(root: Path) -> dict[str, Any]:
-    """What the sweep's trials did, from their run folders: iterations, median it/s, the levers they trained with."""
-    from experiments import contract as C
-    from munit.checkpoint import RunFolder
-
-    trials = []
-    for folder in sorted((root / C.TRIALS / SWEEP_STUDY).glob("*"), key=lambda p: p.name):
-        run = RunFolder(folder)
-        if not run.config.is_file():
-            continue
-        cfg = json.loads(run.config.read_text())
-        rates = [r["it_per_s"] for r in run.records(RunFolder.LOG) if r.get("it_per_s")]
-        logs = run.records(RunFolder.LOG)
-        train = cfg.get("train", {})
-        trials.append({"trial": folder.name, "device": cfg.get("device"), "iters": logs[-1]["step"] if logs else 0,
-                       "it_per_s_median": statistics.median(rates) if rates else None,
-                       "precision": train.get("precision"), "channels_last": train.get("channels_last"),
-                       "cudnn_benchmark": train.get("cudnn_benchmark"), "compile": train.get("compile"),
-                       "cuda_graph": train.get("cuda_graph"), "checkpoint": run.has_checkpoint(),
-                       "metrics": len(run.records(RunFolder.METRICS))})
-    return {"what": "sweep-trials", "trials": trials}
-
-
-def junit_facts(path: Path) -> dict[str, Any]:
-    import xml.etree.ElementTree as ET
-
-    if not path.is_file():
-        return {"what": "gpu-tests", "error": "no junit report"}
-    cases = list(ET.parse(path).getroot().iter("testcase"))
-    out: dict[str, Any] = {"what": "gpu-tests", "passed": 0, "failed": [], "skipped": 0}
-    for c in cases:
-        name = c.get("name")
-        bad = c.find("failure") if c.find("failure") is not None else c.find("error")
-        if bad is not None:
-            first = ((bad.get("message") or "").splitlines() or [""])[0]
-            out["failed"].append(f"{name}: {first[:200]}")
-        elif c.find("skipped") is not None:
-            out["skipped"] += 1
-        else:
-            out["passed"] += 1
-    return out
-
-
-# ------------------------------------------------------------------------------------------------ the summary
-
-def _f(v: Any, nd: int = 1) -> str:
-    if v is None or v == "":
-        return "—"
-    if isinstance(v, float):
-        return f"{v:.{nd}f}"
-    return str(v)
-
-
-def render(c: Check) -> str:
-    env = c.facts()
-    dry = " — DRY RUN on CPU (tiny sizes: no figure means anything)" if c.dry else ""
-    measured = "measured" if CUDA_DEFAULT_MEASURED else "UNMEASURED prediction"
-    lines = [f"# GPU check: {env.get('gpu', 'no GPU')}{dry}", "",
-             f"{c.started}; torch {env.get('torch', '?')}, CUDA {env.get('cuda', '—')}, "
-             f"cuDNN {env.get('cudnn', '—')}, Python {env.get('python', '?')}, {env.get('cpu_count', '?')} CPUs; "
-             f"nvidia-smi: {env.get('nvidia_smi', '—')}",
-             f"Sweep default on CUDA: `{CUDA_DEFAULT}` ({measured}).",
-             "", "## Steps", "", "| step | status | s | note |", "|---|---|---|---|"]
-    for s in c.steps.values():
-        lines.append(f"| {s.name} | {s.status} | {s.wall_s:.1f} | {s.note} |")
-
-    # the training step, beside the reference
-    recs = [r for n in ("bench", "bench-graph", "bench-compile") for r in c.steps[n].records]
-    refs = {r["batch"]: r for r in recs if r.get("what") == "blog_reference"}
-    lines += ["", "## Training step beside blog_reference.py (fp32)", "",
-              "Goal: batch 1 at least 20x the reference's fp32 it/s; batch 8 at least 8x its images/s. "
-              "`first s`: the first step (compilation, cuDNN search); `h/1M it`: hours for 1,000,000 iterations at "
-              "that rate (the paper trains 1M iterations of batch 1).", "",
-              "| setting | levers | batch | it/s | img/s | x ref | goal | first s | peak GiB | h/1M it |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
-    if not c.ref.is_file():
-        lines.append("| blog_reference.py | reference: not carried | | | | | | | | |")
-    for b, r in sorted(refs.items()):
-        if "error" in r:
-            lines.append(f"| blog_reference.py | fp32 | {b} | error: {r['error'][:120]} | | | | | | |")
-        else:
-            lines.append(f"| blog_reference.py | fp32 eager | {b} | {_f(r['it_per_s'], 2)} | {_f(r['img_per_s'], 1)} "
-                         f"| 1.0 | | | | {_f(r.get('hours_per_1m_iters'), 1)} |")
-    for r in recs:
-        if r.get("what") != "munit":
-            continue
-        name = r.get("setting") or "custom"
-        if r.get("compile_cache_warm"):
-            name += " (cache warm)"
-        if "skipped" in r or "error" in r:
-            why = r.get("skipped") or f"error: {r['error'][:160]}"
-            lines.append(f"| {name} | {r.get('levers', '')} | {r.get('batch')} | {why} | | | | | | |")
-            continue
-        ref = refs.get(r["batch"], {})
-        ratio = r["it_per_s"] / ref["it_per_s"] if ref.get("it_per_s") else None
-        goal = GOALS.get(r["batch"])
-        verdict = "" if ratio is None or goal is None else ("✓" if ratio >= goal else f"✗ (<{goal:g}x)")
-        lines.append(f"| {name} | {r.get('levers', '')} | {r['batch']} | {_f(r['it_per_s'], 2)} | "
-                     f"{_f(r['img_per_s'], 1)} | {_f(ratio, 2)} | {verdict} | {_f(r.get('first_step_s'), 2)} | "
-                     f"{_f(r.get('peak_mem_gib'), 2)} | {_f(r.get('hours_per_1m_iters'), 1)} |")
-
-    lines += ["", "## Metric protocol (stand-in weights: timing only)", "",
-              "| preset | px | fakes | real/domain | cold s | warm s | goal < 60 s | peak GiB | metrics |",
-              "|---|---|---|---|---|---|---|---|---|"]
-    for r in c.steps["metrics"].records:
-        if r.get("what") == "metrics-protocol":
-            ok = "✓" if r["warm_s"] < METRIC_GOAL_S else "✗"
-            full = "" if r.get("full_protocol") else " (not the full protocol)"
-            lines.append(f"| {r['preset']} | {r['image_size']} | {r['n_fake']}{full} | {r['n_real_per_domain']} | "
-                         f"{r['cold_s']} | {r['warm_s']} | {ok} | {_f(r.get('peak_mem_gib'), 2)} | "
-                         f"{','.join(r['metrics'])} |")
-
-    lines += ["", "## Main job: sweep.py end to end (MLflow + Optuna)", "",
-              f"Status: {c.steps['sweep'].status}; {c.steps['sweep'].wall_s:.0f} s.", "",
-              "| trial | device | iterations | it/s (median) | precision | channels_last | cuda_graph | compile | "
-              "evaluations | checkpoint |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in c.steps["sweep"].records:
-        for t in r.get("trials", []):
-            lines.append(f"| {t['trial']} | {t['device']} | {t['iters']} | {_f(t['it_per_s_median'], 1)} | "
-                         f"{t['precision']} | {t['channels_last']} | {t['cuda_graph']} | {t['compile']} | "
-                         f"{t['metrics']} | {t['checkpoint']} |")
-
-    lines += ["", "## GPU-marked tests (correctness guard)", ""]
-    for r in c.steps["gpu-tests"].records:
-        if r.get("what") == "gpu-tests":
-            lines.append(f"passed {r.get('passed', 0)}, skipped {r.get('skipped', 0)}, failed "
-                         f"{len(r.get('failed', []))}" + "".join(f"\n- {f}" for f in r.get("failed", [])))
-    return "\n".join(lines) + "\n"
+        (self.out / "results.json").write_text(json.dumps(results, indent=1, default=str))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -524,10 +361,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wheels", default=str(ROOT / ".whl"), help="folder of carried wheels (default .whl)")
     ap.add_argument("--site", default="/tmp/site", help="where the wheels are installed (put on PYTHONPATH)")
     ap.add_argument("--python", default=sys.executable, help="interpreter of every step (default this one)")
+    ap.add_argument("--plan", action="store_true", help="print the command of each step (JSON) and run nothing")
+    ap.add_argument("--render", default=None, metavar="RESULTS", help="print the summary of a results.json and run "
+                                                                       "nothing")
     a = ap.parse_args(argv)
+    if a.render:
+        print(render(json.loads(Path(a.render).read_text())), end="")
+        return 0
     a.budget = a.budget or (600.0 if a.dry_run else 390.0)
     check = Check(a)
     try:
+        if a.plan:
+            print(json.dumps(check.plan()))
+            return 0
         return check.main()
     finally:
         if not a.keep_tmp:

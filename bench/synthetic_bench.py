@@ -16,17 +16,14 @@ Timings are the best of ``--repeat`` runs (the CPU may be shared); the load aver
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import time
 
 import torch
-import torch.nn.functional as F
 
-from munit.synthetic import (DOMAINS, VERSION, content_error, content_mask, fit_error, render_batch,
-                             synthetic_domains)
-
-LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+from munit.synthetic import DOMAINS, VERSION, render_batch, synthetic_domains
+from munit.synthetic_checks import LUMA, blur, global_features, logistic_accuracy, texture_feature
+from munit.synthetic_fit import content_error, content_mask, fit_error
 
 
 def best_time(fn, repeat: int) -> tuple[float, float]:
@@ -38,16 +35,6 @@ def best_time(fn, repeat: int) -> tuple[float, float]:
         fn()
         runs.append((time.perf_counter() - t, time.process_time() - c))
     return min(runs)
-
-
-def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    r = int(math.ceil(3 * sigma))
-    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=torch.float32) / sigma) ** 2)
-    k = k / k.sum()
-    y = F.pad(x.float(), (r, r, r, r), mode="replicate")
-    y = F.conv2d(y, k.view(1, 1, 1, -1).expand(3, 1, 1, -1), groups=3)
-    y = F.conv2d(y, k.view(1, 1, -1, 1).expand(3, 1, -1, 1), groups=3)
-    return y.round().clamp(0, 255).to(torch.uint8)
 
 
 def speed(size: int, repeat: int) -> None:
@@ -86,36 +73,10 @@ def baselines(size: int, n: int = 50, styles: int = 4) -> None:
             print(f"  {src}->{tgt:6s} {name:22s} {fe.mean():9.4f} {fe.min():8.4f} {fe.max():8.4f} {ce.mean():8.4f}")
 
 
-def logistic_accuracy(x_train, y_train, x_test, y_test) -> float:
-    """Held-out accuracy of an L2-regularised logistic regression on standardised features (LBFGS)."""
-    mu, sd = x_train.mean(0), x_train.std(0).clamp_min(1e-6)
-    x_train, x_test = (x_train - mu) / sd, (x_test - mu) / sd
-    w = torch.zeros(x_train.shape[1], requires_grad=True)
-    b = torch.zeros(1, requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], max_iter=300)
-
-    def closure():
-        opt.zero_grad()
-        loss = F.binary_cross_entropy_with_logits(x_train @ w + b, y_train) + 1e-3 * (w * w).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    with torch.no_grad():
-        return float(((x_test @ w + b > 0).float() == y_test).float().mean())
-
-
 def features(images: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
-    x = images.float() / 255
-    y = (x * LUMA).sum(1)
-    hist = torch.stack([((x[:, c] >= k / 4) & ((x[:, c] < (k + 1) / 4) | (k == 3))).float().mean((1, 2))
-                        for c in range(3) for k in range(4)], 1)
-    step = (x[..., :-1, 1:] - x[..., :-1, :-1]).abs().mean(1) + (x[..., 1:, :-1] - x[..., :-1, :-1]).abs().mean(1)
-    core = (F.max_pool2d((~masks).float(), 3, 1, 1)[:, 0] == 0)[:, :-1, :-1].float()
-    out = {"mean luma": y.mean((1, 2))[:, None], "luma std": y.std((1, 2))[:, None],
-           "channel means": x.mean((2, 3)), "colour histogram 3x4": hist}
+    out = global_features(images)
     out["all global together"] = torch.cat(list(out.values()), 1)
-    out["inside-shape texture (local)"] = ((step * core).sum((1, 2)) / core.sum((1, 2)).clamp_min(1))[:, None]
+    out["inside-shape texture (local)"] = texture_feature(images, masks)
     return out
 
 

@@ -13,7 +13,7 @@ generators and the synthetic set: *cold* (metric networks built, real statistics
 and *warm* (what every further evaluation costs), then each metric alone (warm). Default sizes: the full protocol
 (500 val images x 10 styles x 2 directions, paper preset, 256 px) on CUDA; a reduced one on CPU.
 
-    python -m munit.bench                                  # CPU: small preset; CUDA: paper preset at 256 px
+    python -m munit.bench                                  # CUDA: paper preset at 256 px; CPU: small preset
     python -m munit.bench --batch 1 8 --precision bf16 --channels-last --reference .bench/blog_reference.py
     python -m munit.bench --batch 1 8 --setting fp32 bf16-cl bf16-cl-graph --reference .bench/blog_reference.py
     python -m munit.bench metrics --stand-in-weights       # offline: random weights, same cost, numbers void
@@ -33,10 +33,19 @@ import time
 
 import torch
 
-from .config import COMPILE_MODES, PRESETS, ConfigError, LossWeights, TrainConfig, model_preset
+from .config import (COMPILE_MODES, PRESETS, SYNTHETIC, ConfigError, LossWeights, TrainConfig, default_preset,
+                     model_preset)
 from .data import DataConfig
 from .fastpath import PRECISIONS, describe, parse_setting
-from .trainer import StepGraph, Trainer, resolve_device
+from .graph import StepGraph
+from .trainer import Trainer, resolve_device
+
+
+# The benchmarks time the model a machine trains on real images (munit.config.default_preset), on synthetic
+# batches: the step's cost does not depend on what the pixels show.
+REAL_DATA = "real images"
+PRESET_HELP = (f"default: what training on real data uses here ({default_preset(True, REAL_DATA)} on CUDA, "
+               f"{default_preset(False, REAL_DATA)} on a CPU)")
 
 
 def bench_setting(preset: str, image_size: int | None, batch: int, iters: int | None, warmup: int, repeats: int,
@@ -46,7 +55,7 @@ def bench_setting(preset: str, image_size: int | None, batch: int, iters: int | 
     mcfg = model_preset(preset, **({"image_size": image_size} if image_size else {}))
     tcfg = dataclasses.replace(tcfg, iters=10**9, batch_size=batch, device=device, progress=False, sample_every=0,
                                checkpoint_every=0, num_fixed_styles=1, num_sample_inputs=1)
-    dcfg = DataConfig(source="synthetic", synthetic_train=max(4 * batch, 16), synthetic_val=2)
+    dcfg = DataConfig(source=SYNTHETIC, synthetic_train=max(4 * batch, 16), synthetic_val=2)
     with tempfile.TemporaryDirectory() as tmp:
         tr = Trainer(mcfg, tcfg, weights, dcfg, tmp)
     cuda = tr.device.type == "cuda"
@@ -131,7 +140,7 @@ def metrics_main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m munit.bench metrics", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--metrics", default="fid,lpips,acc,fcd,content")
-    ap.add_argument("--preset", choices=list(PRESETS), default=None, help="default: paper on CUDA, small on CPU")
+    ap.add_argument("--preset", choices=list(PRESETS), default=None, help=PRESET_HELP)
     ap.add_argument("--n-val", type=int, default=None, help="default: 500 on CUDA, 20 on CPU")
     ap.add_argument("--n-styles", type=int, default=10)
     ap.add_argument("--n-real", type=int, default=None, help="real train images per domain (default: 1000 on CUDA, "
@@ -147,7 +156,7 @@ def metrics_main(argv: list[str] | None = None) -> int:
 
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
-    preset = args.preset or ("paper" if cuda else "small")
+    preset = args.preset or default_preset(cuda, REAL_DATA)
     n_val = args.n_val or (500 if cuda else 20)
     n_real = args.n_real or (1000 if cuda else 50)
     mcfg = model_preset(preset)
@@ -218,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m munit.bench [step]", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, nargs="+", default=[1])
-    ap.add_argument("--preset", choices=list(PRESETS), default=None, help="default: paper on CUDA, small on CPU")
+    ap.add_argument("--preset", choices=list(PRESETS), default=None, help=PRESET_HELP)
     ap.add_argument("--image-size", type=int, default=None, help="override the preset's image size")
     ap.add_argument("--iters", type=int, default=None,
                     help="timed iterations per repeat (default: CUDA as many as take --target-s, CPU 10)")
@@ -244,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reference-warmup", type=int, default=5)
     a = ap.parse_args(argv)
     cuda = torch.cuda.is_available() and a.device != "cpu"
-    preset = a.preset or ("paper" if cuda else "small")
+    preset = a.preset or default_preset(cuda, REAL_DATA)
     iters = a.iters if a.iters is not None else (None if cuda else 10)
     # the blog's trial-3 weights, the same the reference script uses
     weights = LossWeights(x=7, s=3, c=3, cyc=0 if a.no_cycle else 10)

@@ -12,8 +12,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from .config import (COMPILE_MODES, CPU_DEFAULTS, PAPER_DEFAULTS, PRESETS, ConfigError, LossWeights, TrainConfig,
-                     default_lr_step, model_preset)
+from .config import (COMPILE_MODES, CPU_DEFAULTS, PAPER_DEFAULTS, PRESET_RULE, PRESETS, SYNTHETIC, ConfigError,
+                     LossWeights, TrainConfig, default_lr_step, default_preset, default_run, model_preset)
 
 EXAMPLES = """examples:
   python -m munit train --data synthetic --iters 2000 --out runs/demo
@@ -44,10 +44,10 @@ def user_errors() -> tuple[type[BaseException], ...]:
             FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
 
 
-def add_data_args(p: argparse.ArgumentParser, default: str | None = "synthetic") -> None:
+def add_data_args(p: argparse.ArgumentParser, default: str | None = SYNTHETIC) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--data", default=default, metavar="synthetic|PATH",
-                   help="'synthetic' (embedded two-domain set, no download), an AFHQ root "
+                   help=f"'{SYNTHETIC}' (embedded two-domain set, no download), an AFHQ root "
                         "(ROOT/{train,val}/{dog,cat}/*), or a folder holding two domain folders")
     g.add_argument("--domains", nargs=2, default=None, metavar=("A", "B"),
                    help="the two domain folder names (AFHQ default: dog cat) or two folder paths")
@@ -71,6 +71,7 @@ def data_config(args: argparse.Namespace, saved: dict[str, Any] | None = None):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .metrics.protocol import DEFAULT_METRICS
     from .metrics.weights import add_weight_options
 
     ap = argparse.ArgumentParser(prog="python -m munit", description="MUNIT: train, translate, sample, evaluate.",
@@ -85,8 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue from OUT/checkpoints/last.pt if it exists; options left out keep the checkpoint's "
                         "values, and a different optimiser, schedule or data is refused")
     t.add_argument("--preset", choices=list(PRESETS), default=None,
-                   help=f"model size; default: {PAPER_DEFAULTS.preset} on CUDA with real data, {CPU_DEFAULTS.preset} "
-                        "otherwise (the CPU sweep's)")
+                   help=f"model size; default: {PRESET_RULE}")
     t.add_argument("--image-size", type=int, default=None, help="override the preset's image size")
     t.add_argument("--iters", type=int, default=None, help="training iterations (default: 1,000,000 for paper, "
                                                            "2,000 otherwise)")
@@ -150,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--n", type=int, default=8, help="images per domain (default 8)")
     ex.add_argument("--split", choices=["train", "val", "test"], default="val")
     ex.add_argument("--image-size", type=int, default=None,
-                    help=f"pixels (default: the {CPU_DEFAULTS.preset} preset's, what 'munit train' uses on a CPU)")
+                    help=f"pixels (default: the {default_preset(False, SYNTHETIC)} preset's, what 'munit train' uses "
+                         "on this data)")
     ex.add_argument("--seed", type=int, default=0)
 
     ev = sub.add_parser("evaluate", help="score a checkpoint (FID, LPIPS, translation accuracy, ...)",
@@ -165,10 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(ev, default=None)
     ev.add_argument("--metrics", default=None,
                     help="comma-separated metric names (fid, fcd, lpips, acc, content, fit, ...; see "
-                         "docs/metrics.md). Default: fid,lpips,acc; with --baselines every metric that applies")
+                         f"docs/metrics.md). Default: {','.join(DEFAULT_METRICS)}; with --baselines every metric "
+                         "that applies")
     ev.add_argument("--preset", default=None, help=f"--baselines without --checkpoint: the model preset whose "
-                                                   f"image size and random init to use (default: "
-                                                   f"{CPU_DEFAULTS.preset}, what 'munit train' uses on a CPU)")
+                                                   f"image size and random init to use (default: what 'munit "
+                                                   f"train' uses: {PRESET_RULE})")
     g = ev.add_argument_group("protocol (defaults: StarGAN v2's full protocol)")
     g.add_argument("--n-val", type=int, default=None, help="source val images per direction (default: all)")
     g.add_argument("--n-styles", type=int, default=10, help="random styles per source image")
@@ -194,17 +196,20 @@ def _resumed_config(args) -> dict[str, Any] | None:
     return load_checkpoint(folder.checkpoint)["config"]
 
 
-def cmd_train(args) -> int:
+def _cuda(device: str) -> bool:
+    """Whether ``--device`` means a CUDA device here (``auto``: one is available)."""
     import torch
+    return (device == "auto" and torch.cuda.is_available()) or device.startswith("cuda")
 
+
+def cmd_train(args) -> int:
     from .config import ModelConfig, from_dict
     from .metrics.weights import weights_from_args
     from .trainer import Trainer
 
     saved = _resumed_config(args)   # on --resume, options left out keep the checkpoint's values
     data = data_config(args, saved=dict(saved["data"]) if saved else None)
-    cuda = (args.device == "auto" and torch.cuda.is_available()) or args.device.startswith("cuda")
-    defaults = PAPER_DEFAULTS if cuda and data.source != "synthetic" else CPU_DEFAULTS
+    defaults = default_run(_cuda(args.device), data.source)
     if saved and not (args.preset or args.image_size):
         mcfg = from_dict(ModelConfig, dict(saved["model"]))
         preset = "saved"
@@ -279,7 +284,8 @@ def _load_image(path: Path, size: int):
 
 def _generators(args):
     """What translate, sample and evaluate start with: the device and the checkpoint's generators."""
-    from .trainer import load_generators, resolve_device
+    from .inference import load_generators
+    from .trainer import resolve_device
 
     device = resolve_device(args.device)
     gen_a, gen_b, mcfg, meta = load_generators(args.checkpoint, device)
@@ -350,7 +356,7 @@ def cmd_evaluate(args) -> int:
     """Score a checkpoint; one JSON line: the metrics, their metadata, the checkpoint's path and step. With
     --baselines, one line per reference generator first (each with "generator": its name)."""
     from .metrics.classifier import ClassifierConfig
-    from .metrics.protocol import Protocol
+    from .metrics.protocol import DEFAULT_METRICS, Protocol
     from .metrics.session import check_available, evaluate_checkpoint
     from .metrics.weights import weights_from_args
 
@@ -362,7 +368,7 @@ def cmd_evaluate(args) -> int:
     clf = ClassifierConfig(epochs=args.classifier_epochs, min_steps=0) if args.classifier_epochs else None
     if args.baselines:
         return _evaluate_baselines(args, protocol, backbones, clf)
-    metrics = args.metrics or "fid,lpips,acc"
+    metrics = args.metrics or ",".join(DEFAULT_METRICS)
     check_available(metrics, backbones, data_source=args.data, allow_unverified=args.allow_unverified_weights)
     result = evaluate_checkpoint(args.checkpoint, metrics=metrics, protocol=protocol, device=args.device,
                                  cache_dir=args.cache_dir, weights=backbones, classifier=clf,
@@ -377,8 +383,9 @@ def _evaluate_baselines(args, protocol, backbones, clf) -> int:
     from .baselines import evaluate_baselines
     from .data import load_domains
     from .metrics.protocol import EvalData
+    from .inference import load_generators
     from .metrics.session import applicable_metrics, check_available
-    from .trainer import load_generators, resolve_device
+    from .trainer import resolve_device
 
     device = resolve_device(args.device)
     extra, saved = [], None
@@ -387,9 +394,9 @@ def _evaluate_baselines(args, protocol, backbones, clf) -> int:
             raise ConfigError("--preset is for --baselines without --checkpoint (the checkpoint has its model)")
         gen_a, gen_b, mcfg, meta = load_generators(args.checkpoint, device)
         extra, saved = [("checkpoint", gen_a, gen_b)], dict(meta["config"]["data"])
-    else:
-        mcfg = model_preset(args.preset or CPU_DEFAULTS.preset)
     dcfg = data_config(args, saved=saved)
+    if not args.checkpoint:
+        mcfg = model_preset(args.preset or default_preset(device.type == "cuda", dcfg.source))
     if args.metrics:
         metrics, skipped = args.metrics, {}
         check_available(metrics, backbones, data_source=dcfg.source, allow_unverified=args.allow_unverified_weights)
@@ -417,7 +424,7 @@ def cmd_data(args) -> int:
 
     if args.n < 1:
         raise ConfigError(f"--n must be >= 1, got {args.n}")
-    size = args.image_size or model_preset(CPU_DEFAULTS.preset).image_size
+    size = args.image_size or model_preset(default_preset(False, SYNTHETIC)).image_size
     if size < 8:
         raise ConfigError(f"--image-size must be >= 8, got {size}")
     out = Path(args.out)

@@ -198,21 +198,41 @@ class RunDefaults:
         return LossWeights(**{**dict(self.weights), **given})
 
 
-# The paper's (real data on a GPU), and the CPU's: a MUNIT small enough to learn the synthetic set in minutes,
-# with ten times the paper's lr so that a few hundred iterations translate, and the loss weights of the best trial
-# of the default 20-trial CPU study (docs/metrics.md, "What a CPU budget reaches"): with the paper's weights
-# (x 10, s 1, c 1, cyc 0) a 200-iteration `munit train` scores fit 0.104, worse than returning the input (0.090);
-# with these, 0.083. `munit train` starts from these; the CPU sweep (experiments' "tiny" preset) takes the preset,
-# batch size and lr, and searches the weights.
+# The paper's recipe, and the CPU's: a MUNIT small enough to learn the synthetic set in minutes, with ten times the
+# paper's lr and the loss weights of the best trial of the default CPU study. Why these values, with the figures:
+# docs/metrics.md, "What a CPU budget reaches".
 PAPER_DEFAULTS = RunDefaults("paper", 1, 1e-4)
 CPU_DEFAULTS = RunDefaults("tiny", 4, 1e-3, weights=(("x", 3.43), ("s", 7.0), ("c", 8.8), ("cyc", 12.5)))
+
+# DataConfig.source of the embedded synthetic set (munit.synthetic); any other source is a folder of real images.
+# Spelled here, the torch-free bottom of the package, so that command lines can use it before importing torch;
+# munit.data re-exports it.
+SYNTHETIC = "synthetic"
+PRESET_RULE = "paper on CUDA with real data, tiny on synthetic data, small on a CPU with real data"
+
+
+def default_preset(cuda: bool, data_source: str) -> str:
+    """The model preset a machine trains when nobody names one: the paper's model where it can train it (CUDA, real
+    data), the smallest that learns the synthetic set on any device, a CPU-sized one for real images on a CPU.
+    ``data_source``: :data:`SYNTHETIC` or anything else (real images). The rule, for help texts: :data:`PRESET_RULE`."""
+    if data_source == SYNTHETIC:
+        return CPU_DEFAULTS.preset
+    return PAPER_DEFAULTS.preset if cuda else "small"
+
+
+def default_run(cuda: bool, data_source: str) -> RunDefaults:
+    """The run defaults of :func:`default_preset`'s preset: the paper's recipe for the paper preset, the CPU
+    recipe (:data:`CPU_DEFAULTS`' batch size, lr and loss weights) for the others."""
+    preset = default_preset(cuda, data_source)
+    if preset == PAPER_DEFAULTS.preset:
+        return PAPER_DEFAULTS
+    return dataclasses.replace(CPU_DEFAULTS, preset=preset)
 
 
 def default_lr_step(preset: str, iters: int) -> int:
     """The StepLR step (gamma 0.5) when nobody says: the official 100k for the paper preset; otherwise a sixth of
-    the run. In the default CPU study (docs/metrics.md) 5 of the 6 best trials halve the lr within the first fifth
-    of their run: a tiny model at lr 1e-3 gets worse if it keeps training at full rate (its GAN term pulls it to
-    textures it cannot place yet), so the CPU default decays early and ends at 1/64 of its lr."""
+    the run, because a small model at the CPU recipe's lr gets worse if it keeps training at full rate (the
+    evidence: docs/metrics.md, "What a CPU budget reaches")."""
     return 100_000 if preset == "paper" else max(1, iters // 6)
 
 
@@ -238,4 +258,4 @@ def from_dict(cls: type, d: dict[str, Any]):
 
 __all__ = ["ConfigError", "COMPILE_MODES", "CUDAGRAPH_COMPILE_MODES", "ModelConfig", "LossWeights", "TrainConfig",
            "PRESETS", "model_preset", "to_dict", "from_dict", "field", "RunDefaults", "PAPER_DEFAULTS", "CPU_DEFAULTS",
-           "default_lr_step"]
+           "SYNTHETIC", "PRESET_RULE", "default_preset", "default_run", "default_lr_step"]

@@ -24,6 +24,7 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from .config import SYNTHETIC
 from .synthetic import SyntheticDomain, synthetic_domains
 
 log = logging.getLogger(__name__)
@@ -39,12 +40,12 @@ class DataError(ValueError):
 
 @dataclass
 class DataConfig:
-    """Where images come from. ``source`` is ``"synthetic"`` or a root folder (see :func:`load_domains`).
+    """Where images come from. ``source`` is :data:`SYNTHETIC` or a root folder (see :func:`load_domains`).
 
     The image size is not a data setting: it belongs to the model (:class:`munit.config.ModelConfig`), and
     :func:`load_domains` takes it as an argument, so the two can never disagree."""
 
-    source: str = "synthetic"
+    source: str = SYNTHETIC
     domains: tuple[str, str] = ("dog", "cat")
     synthetic_train: int = 2000
     synthetic_val: int = 100
@@ -259,25 +260,32 @@ def _held_out(paths: list[Path], split: str, val_fraction: float, folder: Path) 
     return paths[-n_val:] if split == "val" else paths[:-n_val]
 
 
-def load_domains(cfg: DataConfig, split: str, image_size: int) -> tuple[Dataset, Dataset]:
-    """The two domains of ``split`` ("train" or "val") at ``image_size`` px (the model's), resolved in this order:
+@dataclass(frozen=True)
+class _DomainFiles:
+    """One domain of one split of a folder data set: its readable files (capped) and the skipped ones."""
 
-    1. ``source == "synthetic"``: the embedded pair A/B (``cfg.domains`` ignored);
-    2. AFHQ layout: ``source/{train,val}/{domain}/*`` (v1 jpg, v2 png);
-    3. two folders ``source/{domain_a}`` and ``source/{domain_b}``, with a held-out val split;
-    4. ``cfg.domains`` as two existing folder paths (absolute or relative to the working directory), split
-       as in 3.
-    """
+    name: str
+    folder: Path
+    paths: list[Path]
+    skipped: list[tuple[Path, str]]
+
+
+def _check_split(split: str) -> None:
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-    if image_size < 1:
-        raise DataError(f"image_size must be >= 1, got {image_size}")
-    cap = cfg.max_images
-    if cfg.source == "synthetic":
-        n = cfg.synthetic_train if split == "train" else cfg.synthetic_val
-        return synthetic_domains(image_size, split, min(n, cap) if cap else n, cfg.seed)
 
+
+def _synthetic_count(cfg: DataConfig, split: str) -> int:
+    n = cfg.synthetic_train if split == "train" else cfg.synthetic_val
+    return min(n, cfg.max_images) if cfg.max_images else n
+
+
+def _domain_files(cfg: DataConfig, split: str, warn: bool = False) -> tuple[_DomainFiles, _DomainFiles]:
+    """The two domains' files of ``split`` of a folder source, resolved as :func:`load_domains` describes:
+    listed, checked (header and PNG CRCs, memoised per file by :func:`_unreadable`), split and capped. No image is
+    decoded. ``warn``: one warning per domain that lists its unreadable files."""
     a, b = cfg.domains
+    cap = cfg.max_images
     root = Path(cfg.source).expanduser()
     layout = _layouts(root, a, b)
     as_paths = [Path(d).expanduser() for d in cfg.domains]
@@ -291,42 +299,79 @@ def load_domains(cfg: DataConfig, split: str, image_size: int) -> tuple[Dataset,
         for f in folders:
             if not f.is_dir():
                 raise DataError(f"AFHQ domain folder not found: {f}. {layout}")
-        datasets = tuple(ImageFolderDomain(_domain_paths(f, layout), image_size, name=name, source=f, max_images=cap)
-                         for f, name in zip(folders, (a, b)))
+        out = []
+        for f, name in zip(folders, (a, b)):
+            good, bad = readable_images(_domain_paths(f, layout), cap)
+            if warn and bad:
+                _warn_skipped(bad, f"in domain {name!r} ({f})")
+            if not good:
+                raise DataError(f"no readable images in domain {name!r} ({f}); {len(bad)} file(s) failed to open")
+            out.append(_DomainFiles(name, f, good, bad))
+        return out[0], out[1]
+    names = [a, b]
+    if root.is_dir() and (root / a).is_dir() and (root / b).is_dir():  # 3. two folders under root
+        folders = [root / a, root / b]
+    elif all(p.is_dir() for p in as_paths):  # 4. two folder paths
+        folders = as_paths
+        names = [f.name for f in folders] if folders[0].name != folders[1].name else [str(f) for f in folders]
+    elif not root.is_dir():
+        raise DataError(f"data root not found: {root}. {layout}")
     else:
-        names = [a, b]
-        if root.is_dir() and (root / a).is_dir() and (root / b).is_dir():  # 3. two folders under root
-            folders = [root / a, root / b]
-        elif all(p.is_dir() for p in as_paths):  # 4. two folder paths
-            folders = as_paths
-            names = [f.name for f in folders] if folders[0].name != folders[1].name else [str(f) for f in folders]
-        elif not root.is_dir():
-            raise DataError(f"data root not found: {root}. {layout}")
-        else:
-            missing = next(f for f in (root / a, root / b) if not f.is_dir())
-            raise DataError(f"domain folder not found: {missing}. {layout}")
-        datasets = tuple(_split_domain(f, name, split, cfg, image_size, layout) for f, name in zip(folders, names))
+        missing = next(f for f in (root / a, root / b) if not f.is_dir())
+        raise DataError(f"domain folder not found: {missing}. {layout}")
+    out = []
+    for f, name in zip(folders, names):
+        # the held-out share is taken from the readable files, so unreadable ones never empty (or shrink) val
+        good, bad = readable_images(_domain_paths(f, layout))
+        if warn and bad:
+            _warn_skipped(bad, f"in domain {name!r} ({f})")
+        held = _held_out(good, split, cfg.val_fraction, f)
+        out.append(_DomainFiles(name, f, held[:cap] if cap else held, bad))
+    return out[0], out[1]
+
+
+def count_images(cfg: DataConfig, split: str) -> tuple[int, int]:
+    """How many images each domain of ``split`` has -- what :func:`load_domains` would return, without building
+    or decoding anything: the synthetic sizes from the config; for folders the same listing and file check as
+    load_domains (each file is checked once per process, so counting first and loading later costs one check)."""
+    _check_split(split)
+    if cfg.source == SYNTHETIC:
+        n = _synthetic_count(cfg, split)
+        return n, n
+    fa, fb = _domain_files(cfg, split)
+    return len(fa.paths), len(fb.paths)
+
+
+def load_domains(cfg: DataConfig, split: str, image_size: int) -> tuple[Dataset, Dataset]:
+    """The two domains of ``split`` ("train" or "val") at ``image_size`` px (the model's), resolved in this order:
+
+    1. ``source == SYNTHETIC``: the embedded pair A/B (``cfg.domains`` ignored);
+    2. AFHQ layout: ``source/{train,val}/{domain}/*`` (v1 jpg, v2 png);
+    3. two folders ``source/{domain_a}`` and ``source/{domain_b}``, with a held-out val split;
+    4. ``cfg.domains`` as two existing folder paths (absolute or relative to the working directory), split
+       as in 3.
+
+    Unreadable files are skipped with one warning per domain that lists them (see :class:`ImageFolderDomain`).
+    """
+    _check_split(split)
+    if image_size < 1:
+        raise DataError(f"image_size must be >= 1, got {image_size}")
+    if cfg.source == SYNTHETIC:
+        return synthetic_domains(image_size, split, _synthetic_count(cfg, split), cfg.seed)
+    datasets = []
+    for f in _domain_files(cfg, split, warn=True):
+        datasets.append(ImageFolderDomain(f.paths, image_size, name=f.name, source=f.folder, verify=False,
+                                          skipped=[p for p, _ in f.skipped]))
     for ds in datasets:
         log.info("domain %s", describe(ds))
-    return datasets  # type: ignore[return-value]
-
-
-def _split_domain(folder: Path, name: str, split: str, cfg: DataConfig, image_size: int,
-                  layout: str) -> ImageFolderDomain:
-    """One split of a domain folder without a split of its own: the held-out share is taken from the readable
-    files, so unreadable ones never empty (or shrink) the val split."""
-    good, bad = readable_images(_domain_paths(folder, layout))
-    if bad:
-        _warn_skipped(bad, f"in domain {name!r} ({folder})")
-    return ImageFolderDomain(_held_out(good, split, cfg.val_fraction, folder), image_size, name=name,
-                             source=folder, verify=False, max_images=cfg.max_images, skipped=[p for p, _ in bad])
+    return datasets[0], datasets[1]
 
 
 def describe(dataset: Dataset) -> dict:
     """Name, size and provenance of a domain, for logs and run metadata."""
     source = getattr(dataset, "source", None)
     if isinstance(dataset, SyntheticDomain):
-        source = f"synthetic(seed={dataset.seed}, split={dataset.split})"
+        source = f"{SYNTHETIC}(seed={dataset.seed}, split={dataset.split})"
     return {"name": getattr(dataset, "name", type(dataset).__name__), "count": len(dataset),  # type: ignore[arg-type]
             "skipped": len(getattr(dataset, "skipped", ())), "source": str(source) if source is not None else None,
             "image_size": getattr(dataset, "image_size", None)}
@@ -354,7 +399,7 @@ def dataset_identity(ds: Dataset) -> dict | None:
     on); None when unknown (such datasets are cached in memory only)."""
     size = getattr(ds, "image_size", None)
     if isinstance(ds, SyntheticDomain):
-        return {"type": "synthetic", "version": getattr(ds, "version", "1"), "domain": ds.name, "seed": ds.seed,
+        return {"type": SYNTHETIC, "version": getattr(ds, "version", "1"), "domain": ds.name, "seed": ds.seed,
                 "split": ds.split, "count": len(ds), "image_size": size}
     if isinstance(ds, ImageFolderDomain):
         h = hashlib.sha256()
@@ -392,6 +437,12 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1, np.uint64)[0])
 
 
+def batches_per_epoch(n_images: int, batch_size: int) -> int:
+    """Full batches in one pass over ``n_images``: the partial last batch is dropped (static shapes for a CUDA
+    graph, and every batch weighs the same). At least 1, so that an epoch is never empty."""
+    return max(1, n_images // batch_size)
+
+
 class _Batches(torch.utils.data.Sampler):
     """The remaining index batches of one epoch, as a DataLoader batch_sampler."""
 
@@ -408,8 +459,8 @@ class _Batches(torch.utils.data.Sampler):
 class DomainStream:
     """Infinite, shuffled, deterministic batches of one domain: float [B, 3, S, S] in [-1, 1] on ``device``.
 
-    Epoch ``e`` visits ``torch.randperm(n)`` from a generator seeded by ``(seed, e)`` in ``n // batch_size``
-    full batches (the remainder is dropped), each sample flipped horizontally by a coin from the same
+    Epoch ``e`` visits ``torch.randperm(n)`` from a generator seeded by ``(seed, e)`` in
+    :func:`batches_per_epoch` full batches (the remainder is dropped), each sample flipped horizontally by a coin from the same
     generator. The stream's position is ``(epoch, pos)`` = the next batch to return, so ``load_state_dict``
     continues exactly where an uninterrupted stream would be.
 
@@ -430,7 +481,7 @@ class DomainStream:
         self.device = torch.device(device)
         self.num_workers = num_workers
         self.n = n
-        self.batches_per_epoch = n // batch_size
+        self.batches_per_epoch = batches_per_epoch(n, batch_size)
         self.epoch, self.pos = 0, 0
         images = getattr(dataset, "images", None)
         self.preload = isinstance(images, torch.Tensor) if preload is None else preload
@@ -521,6 +572,6 @@ def iterate_images(dataset: Dataset, batch_size: int, device: torch.device | str
         yield x.to(device, non_blocking=True)
 
 
-__all__ = ["DataError", "DataConfig", "IMAGE_EXTENSIONS", "list_images", "load_image", "ImageFolderDomain",
+__all__ = ["SYNTHETIC", "DataError", "DataConfig", "count_images", "batches_per_epoch", "IMAGE_EXTENSIONS", "list_images", "load_image", "ImageFolderDomain",
            "readable_images", "load_domains", "describe", "dataset_identity", "LOADER", "to_model_range", "to_uint8",
            "DomainStream", "iterate_images"]

@@ -9,7 +9,7 @@ A *setting* is a precision plus a set of levers, named ``<precision>[-<levers>]`
   without layout transposes; cuDNN times its algorithms once per shape (the step's shapes never change). Without
   CUDA channels_last still runs and cudnn_benchmark does nothing.
 * ``graph`` (``cuda_graph``): the whole update (D and G forward/backward, both fused Adam steps) captured once into a
-  CUDA graph and replayed (:class:`munit.trainer.StepGraph`): one launch per step instead of thousands. Needs CUDA;
+  CUDA graph and replayed (:class:`munit.graph.StepGraph`): one launch per step instead of thousands. Needs CUDA;
   fp32 or bf16 (fp16's loss scaler syncs with the host).
 * ``compile`` (``compile``, ``compile_mode``): ``torch.compile`` of each network; Inductor fuses each norm with its
   activation, residual add and AdaIN affine. Runs anywhere (slow to compile on a CPU).

@@ -22,7 +22,6 @@ import enum
 import json
 import os
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -31,15 +30,16 @@ import torch
 
 from .checkpoint import (RunFolder, atomic_write_text, capture_rng, load_checkpoint, restore_rng, save_checkpoint,
                          writing)
-from .config import ConfigError, LossWeights, ModelConfig, TrainConfig, from_dict, to_dict
+from .config import ConfigError, LossWeights, ModelConfig, TrainConfig, to_dict
 from .data import DataConfig, DomainStream, load_domains, to_model_range
+from .graph import StepGraph
 from .losses import VGGPerceptual, l1, lsgan_d_loss, lsgan_g_loss
 from .model import Discriminator, Generator
 from .sampling import fixed_styles, save_grid, translation_grid, translation_labels
 from .stopping import Interrupted, StopRequest
 
-# The losses one iteration computes, in the order train_step returns them, logged as ``loss/<name>``, with what
-# each one measures (figure labels). ``g`` is the weighted total; ``cyc`` and ``vgg`` are logged only when their
+# The losses one iteration computes, in the order train_step returns them (:func:`loss_vector`), logged as
+# ``loss/<name>``, with what each one measures (figure labels). ``g`` is the weighted total; ``cyc`` and ``vgg`` are logged only when their
 # LossWeights field of the same name is > 0.
 LOSSES: dict[str, str] = {
     "d": "LSGAN loss (discriminators)", "g": "weighted total (generators)", "g_adv": "LSGAN loss (generators)",
@@ -47,6 +47,14 @@ LOSSES: dict[str, str] = {
     "cyc": "L1, style-augmented cycle", "vgg": "perceptual distance (VGG16)"}
 LOSS_NAMES = tuple(LOSSES)
 OPTIONAL_LOSSES = ("cyc", "vgg")
+
+
+def loss_vector(losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """One iteration's losses, named as in :data:`LOSSES`, as the float device tensor the trainer accumulates (in
+    LOSS_NAMES order: the one place that order is applied)."""
+    if losses.keys() != LOSSES.keys():
+        raise KeyError(f"losses {sorted(losses)} are not the trainer's {sorted(LOSSES)}")
+    return torch.stack([losses[k] for k in LOSS_NAMES]).detach().float()
 
 
 class NonFiniteLossError(RuntimeError):
@@ -300,7 +308,8 @@ class Trainer:
         self.scaler.scale(loss_g).backward(inputs=self.gen_params)
         self.scaler.step(self.opt_g)
         self.scaler.update()
-        return torch.stack([loss_d, loss_g, loss_adv, loss_x, loss_s, loss_c, loss_cyc, loss_vgg]).detach().float()
+        return loss_vector({"d": loss_d, "g": loss_g, "g_adv": loss_adv, "x": loss_x, "s": loss_s, "c": loss_c,
+                            "cyc": loss_cyc, "vgg": loss_vgg})
 
     # ------------------------------------------------------------------ loop
     def fit(self, until: int | None = None) -> TrainResult:
@@ -510,114 +519,10 @@ class Trainer:
         atomic_write_text(self.run.config, json.dumps(cfg, indent=2))
 
 
-class StepGraph:
-    """A trainer's D and G updates (forward, backward, both fused Adam steps) as one CUDA graph, replayed every
-    iteration: one launch instead of thousands, and no Python between the kernels.
-
-    Every call is exactly one training iteration, as without the graph. The first :attr:`WARMUP` calls run the
-    update eagerly on a side stream (cuDNN times its algorithms, compiled networks build their kernels, Adam creates
-    its state); the next call copies its batch into the graph's input tensors, captures the update (capturing
-    records the kernels, it does not run them) and replays it once; later calls copy the batch and replay.
-
-    What makes the step capturable: static shapes (the data streams drop each epoch's partial last batch), no host
-    synchronisation inside it (losses and NaN checks stay on the device; fp16's loss scaler syncs, so TrainConfig
-    refuses fp16 with cuda_graph), Adam with ``capturable=True`` (its step counts live on the device), and learning
-    rates the graph reads from device tensors: the schedulers keep stepping the optimisers' float learning rates,
-    and a change is copied into those tensors before the next replay (at StepLR boundaries only).
-    """
-
-    WARMUP = 3
-
-    def __init__(self, trainer: "Trainer"):
-        self.tr = trainer
-        self.calls = 0
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self.inputs: tuple[torch.Tensor, torch.Tensor] | None = None
-        self.losses: torch.Tensor | None = None
-        self.side = torch.cuda.Stream(trainer.device)
-        self.host_lrs = [float(g["lr"]) for g in self.groups]
-        self.lrs = [torch.tensor(lr, dtype=torch.float32, device=trainer.device) for lr in self.host_lrs]
-
-    @property
-    def captured(self) -> bool:
-        return self.graph is not None
-
-    @property
-    def groups(self) -> list[dict]:
-        """The optimisers' parameter groups, looked up each time (loading a state replaces them)."""
-        return [g for opt in (self.tr.opt_g, self.tr.opt_d) for g in opt.param_groups]
-
-    def step(self, x_a: torch.Tensor, x_b: torch.Tensor) -> torch.Tensor:
-        if self.graph is None and self.calls < self.WARMUP:
-            self.calls += 1
-            current = torch.cuda.current_stream(self.tr.device)
-            self.side.wait_stream(current)
-            with torch.cuda.stream(self.side), warnings.catch_warnings():
-                # Adam warns that capturable=True is slower when not captured: true for these warm-up steps only
-                warnings.filterwarnings("ignore", message=".*capturable=True.*")
-                losses = self.tr._update(x_a, x_b)
-            current.wait_stream(self.side)
-            return losses
-        if self.graph is None:
-            self._capture(x_a, x_b)
-        else:
-            assert self.inputs is not None
-            self.inputs[0].copy_(x_a)
-            self.inputs[1].copy_(x_b)
-        self._refresh_lrs()
-        self.graph.replay()
-        assert self.losses is not None
-        return self.losses.clone()   # the graph overwrites its output tensor at the next replay
-
-    def _capture(self, x_a: torch.Tensor, x_b: torch.Tensor) -> None:
-        tr = self.tr
-        self.inputs = tuple(torch.empty_like(x, memory_format=tr.memory_format).copy_(x) for x in (x_a, x_b))
-        # gradients set to None, so that the captured backward allocates them in the graph's pool and writes them
-        # (rather than accumulating into tensors from outside the graph)
-        tr.opt_g.zero_grad(set_to_none=True)
-        tr.opt_d.zero_grad(set_to_none=True)
-        groups = self.groups
-        floats = [g["lr"] for g in groups]
-        for g, t in zip(groups, self.lrs):
-            g["lr"] = t      # the fused Adam kernels read the learning rate from this tensor at each replay
-        graph = torch.cuda.CUDAGraph()
-        try:
-            # thread_local: a data-loader thread pinning memory meanwhile does not invalidate the capture
-            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-                self.losses = tr._update(*self.inputs, capturing=True)
-        except Exception as e:
-            raise RuntimeError(f"capturing the training step in a CUDA graph failed ({type(e).__name__}: {e}); "
-                               "train without cuda_graph (a speed lever only)") from e
-        finally:
-            for g, f in zip(groups, floats):
-                g["lr"] = f
-        self.graph = graph
-
-    def _refresh_lrs(self) -> None:
-        for i, g in enumerate(self.groups):
-            lr = float(g["lr"])
-            if lr != self.host_lrs[i]:
-                self.lrs[i].fill_(lr)
-                self.host_lrs[i] = lr
-
-
 def _plain(d: dict[str, Any]) -> dict[str, Any]:
     """Tuples -> lists so the config round-trips through JSON and weights_only loading identically."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
-def load_generators(path: str | os.PathLike, device: str | torch.device = "cpu"
-                    ) -> tuple[Generator, Generator, ModelConfig, dict[str, Any]]:
-    """The two generators of a checkpoint, ready for inference, plus its model config and saved configs."""
-    state = load_checkpoint(path, map_location=device)
-    mcfg = from_dict(ModelConfig, state["config"]["model"])
-    gen_a, gen_b = Generator(mcfg).to(device), Generator(mcfg).to(device)
-    gen_a.load_state_dict(state["gen_a"])
-    gen_b.load_state_dict(state["gen_b"])
-    gen_a.eval(), gen_b.eval()
-    meta = {"step": int(state["step"]), "config": state["config"], "fixed_styles": state["fixed_styles"]}
-    return gen_a, gen_b, mcfg, meta
-
-
-__all__ = ["Trainer", "StepGraph", "TrainResult", "StopReason", "Callback", "NonFiniteLossError", "LOSSES",
-           "LOSS_NAMES", "OPTIONAL_LOSSES", "Evaluator", "Evaluation", "load_generators", "resolve_device"]
+__all__ = ["Trainer", "TrainResult", "StopReason", "Callback", "NonFiniteLossError", "LOSSES", "LOSS_NAMES",
+           "OPTIONAL_LOSSES", "loss_vector", "Evaluator", "Evaluation", "resolve_device"]

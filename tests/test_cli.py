@@ -173,3 +173,31 @@ def test_resume_keeps_the_checkpoints_settings_and_refuses_others(tmp_path, caps
     train = json.loads((out / "config.json").read_text())["train"]
     assert (train["lr"], train["lr_step"], train["iters"]) == (3e-4, 5, 4)
     assert [r["step"] for r in RunFolder(out).records(RunFolder.LOG)] == [2, 4]
+
+
+def test_one_rule_picks_the_preset_and_the_run_defaults():
+    """Which preset and recipe a machine trains when nobody says (munit train, munit.bench, the sweep): the paper's
+    on CUDA with real data, tiny on the synthetic set on any device, small on a CPU with real data."""
+    from munit.config import CPU_DEFAULTS, PAPER_DEFAULTS, SYNTHETIC, default_preset, default_run
+
+    assert {(cuda, src): default_preset(cuda, src) for cuda in (True, False) for src in (SYNTHETIC, "/data/afhq")} == {
+        (True, SYNTHETIC): "tiny", (False, SYNTHETIC): "tiny", (True, "/data/afhq"): "paper",
+        (False, "/data/afhq"): "small"}
+    assert default_run(True, "/data/afhq") == PAPER_DEFAULTS and default_run(False, SYNTHETIC) == CPU_DEFAULTS
+    small = default_run(False, "/data/afhq")
+    assert small.preset == "small" and (small.batch_size, small.lr, small.weights) == (
+        CPU_DEFAULTS.batch_size, CPU_DEFAULTS.lr, CPU_DEFAULTS.weights)
+
+
+def test_default_objective_and_metrics_follow_the_data():
+    """A study's default objective and side metrics: paired ones only where there is ground truth."""
+    from munit.metrics import DEFAULT_METRICS, default_metrics, default_objective, registry
+
+    assert default_objective("synthetic") == "fit/mean" and default_objective("/data/afhq") == "fid/mean"
+    assert default_metrics("synthetic") == ("content", "acc", "fcd") and default_metrics("/data/afhq") == ("acc", "fcd")
+    assert DEFAULT_METRICS == ("fid", "lpips", "acc")
+    known = registry()
+    for src in ("synthetic", "/data/afhq"):
+        names = [default_objective(src).split("/")[0], *default_metrics(src)]
+        assert all(n in known for n in names)
+        assert src == "synthetic" or not any(known[n].synthetic_only for n in names)

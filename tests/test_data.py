@@ -7,10 +7,11 @@ import pytest
 import torch
 from PIL import Image
 
-from munit.data import (DataConfig, DataError, DomainStream, ImageFolderDomain, describe, iterate_images, list_images,
-                        load_domains, load_image, to_model_range, to_uint8)
-from munit.synthetic import (DOMAINS, VERSION, SyntheticDomain, content_error, content_mask, fit_error, render,
-                             synthetic_domains)
+from munit.data import (SYNTHETIC, DataConfig, DataError, DomainStream, ImageFolderDomain, batches_per_epoch,
+                        count_images, describe, iterate_images, list_images, load_domains, load_image, to_model_range,
+                        to_uint8)
+from munit.synthetic import DOMAINS, VERSION, SyntheticDomain, render, synthetic_domains
+from munit.synthetic_fit import content_error, content_mask, fit_error
 
 S = 16  # model size for folder tests
 
@@ -194,6 +195,45 @@ def test_afhq_layout_conversions_and_one_warning_for_corrupt(tmp_path):
     assert len(vdog) == len(vcat) == 2 and all("val" in str(p) for p in vdog.paths)
     with pytest.warns(UserWarning, match="corrupt.jpg"):  # the cap counts readable images only
         assert len(load_domains(DataConfig(source=str(root), max_images=3), "train", S)[0]) == 3
+
+
+def test_count_images_is_what_load_domains_returns(tmp_path):
+    """count_images answers without building a data set: the synthetic sizes from the config; for folders the same
+    layout, file check, held-out split and cap as load_domains (corrupt files are not counted), silently."""
+    for cfg in (DataConfig(synthetic_train=12, synthetic_val=5), DataConfig(synthetic_train=12, max_images=3)):
+        assert cfg.source == SYNTHETIC
+        for split in ("train", "val"):
+            assert count_images(cfg, split) == tuple(len(d) for d in load_domains(cfg, split, 16))
+    afhq = _afhq(tmp_path / "afhq")
+    h2z = tmp_path / "h2z"
+    for dom in ("horse", "zebra"):
+        for i in range(10):
+            _rgb(h2z / dom / f"{i:02d}.png", (i, i, i))
+    (h2z / "horse" / "09.png").write_bytes(b"\x89PNG nonsense")
+    configs = [DataConfig(source=str(afhq)), DataConfig(source=str(afhq), max_images=3),
+               DataConfig(source=str(h2z), domains=("horse", "zebra"), val_fraction=0.2),
+               DataConfig(source=str(h2z), domains=("horse", "zebra"), max_images=4)]
+    for cfg in configs:
+        for split in ("train", "val"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")        # counting warns about nothing
+                counts = count_images(cfg, split)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                assert counts == tuple(len(d) for d in load_domains(cfg, split, S)), (cfg, split)
+    assert count_images(configs[0], "train") == (8, 4) and count_images(configs[2], "val") == (2, 2)
+    with pytest.raises(DataError, match="split"):
+        count_images(configs[0], "test")
+    with pytest.raises(DataError, match="data root not found"):
+        count_images(DataConfig(source=str(tmp_path / "nowhere")), "train")
+
+
+def test_batches_per_epoch_is_the_streams_rule():
+    """An epoch is the full batches of one pass (the partial last one is dropped); DomainStream follows it."""
+    assert [batches_per_epoch(n, 4) for n in (4, 7, 8, 401)] == [1, 1, 2, 100]
+    assert batches_per_epoch(3, 4) == 1       # never an empty epoch
+    for n, b in ((24, 4), (10, 3), (12, 5)):
+        assert DomainStream(IndexImages(n), b, seed=0).batches_per_epoch == batches_per_epoch(n, b)
 
 
 def test_image_conversions(tmp_path):

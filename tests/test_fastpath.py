@@ -138,7 +138,7 @@ def test_step_graph_bookkeeping_matches_eager_steps(tmp_path, monkeypatch):
     """With CUDA's graph API simulated on the CPU (_SimulatedGraphs), a StepGraph trainer makes exactly the eager
     trainer's iterations: 3 eager warm-up steps, then a capture that is replayed once for its own step, then
     replays on copied batches; the learning rate cut by StepLR after step 5 reaches the graph."""
-    from munit.trainer import StepGraph
+    from munit.graph import StepGraph
 
     def trainer(name):
         torch.manual_seed(0)

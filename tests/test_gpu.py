@@ -11,7 +11,8 @@ import torch
 from munit.config import LossWeights, TrainConfig, model_preset
 from munit.data import DataConfig
 from munit.fastpath import CHECK_SETTINGS, CUDA_DEFAULT, parse_setting
-from munit.trainer import StepGraph, Trainer
+from munit.graph import StepGraph
+from munit.trainer import Trainer
 from test_fastpath import _names, cancelled_bias
 
 pytestmark = pytest.mark.gpu

@@ -3,9 +3,8 @@ need CUDA reported as skipped, the benchmark run beside a stand-in of the seed b
 with a worker's levers reaching its trainers, and one summary under OUT."""
 from __future__ import annotations
 
-import argparse
 import json
-import shutil
+import os
 import subprocess
 import sys
 import textwrap
@@ -33,7 +32,7 @@ def _check(out: Path, *args: str) -> subprocess.CompletedProcess:
     cmd = ["bash", str(ROOT / "bench" / "gpu_check.sh"), "--dry-run", "--out", str(out), "--wheels",
            str(out / "no-wheels"), *args]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**__import__("os").environ, "PYTHON": sys.executable})
+                          env={**os.environ, "PYTHON": sys.executable})
 
 
 @pytest.fixture(scope="module")
@@ -102,51 +101,60 @@ def test_without_the_reference_it_says_so(tmp_path):
     assert not any(r["what"] == "blog_reference" for r in recs) and any("it_per_s" in r for r in recs)
 
 
-def _load_driver():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "bench" / "gpu_check.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod      # its dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
+def _driver(*args: str) -> str:
+    """bench/gpu_check.sh with ``args`` that start nothing (--plan, --render): its standard output."""
+    proc = subprocess.run(["bash", str(ROOT / "bench" / "gpu_check.sh"), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "PYTHON": sys.executable})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def _steps(**records: list) -> dict:
+    """results.json's steps, every one not run, with these records."""
+    names = ("install", "env", "bench", "bench-graph", "metrics", "sweep", "gpu-tests", "bench-compile")
+    return {n: {"name": n, "status": "not run", "wall_s": 0.0, "commands": [], "note": "",
+                "records": records.get(n.replace("-", "_"), [])} for n in names}
 
 
 def test_the_gpu_plan_and_its_table(tmp_path):
     """What the GPU run would launch (no process started here), and the table it would write from GPU-like records:
-    ratios to the reference at the same batch, the issue's goals (20x at batch 1, 8x at batch 8, metrics < 60 s)."""
-    gc = _load_driver()
-    args = argparse.Namespace(
-        dry_run=False, out=str(tmp_path / "out"), budget=390.0, only=None, reference=str(tmp_path / "ref.py"),
-        wheels=str(tmp_path / "whl"), site="/tmp/site", python="python3", keep_tmp=False)
+    ratios to the reference at the same batch, the goals (20x at batch 1, 8x at batch 8, metrics < 60 s)."""
     (tmp_path / "ref.py").write_text("")
-    c = gc.Check(args)
-    bench = c.bench_cmd(gc.EAGER, reference=True)
+    plan = json.loads(_driver("--plan", "--out", str(tmp_path / "out"), "--reference", str(tmp_path / "ref.py"),
+                              "--wheels", str(tmp_path / "whl"), "--python", "python3"))
+    bench = plan["bench"]
     assert bench[bench.index("--setting") + 1:bench.index("--setting") + 4] == ["fp32", "bf16", "bf16-cl"]
     assert " --preset paper --image-size 256 --batch 1 8 " in " ".join(bench) and "--reference" in bench
-    sweep = " ".join(c.sweep_cmd())
+    sweep = " ".join(plan["sweep"])
     assert "--preset paper --image-size 256 --iters 150" in sweep and "--trials 2" in sweep
     assert "--fast-path" not in sweep and "--precision" not in sweep and "--device" not in sweep   # CUDA defaults
-    assert "--metrics" not in c.metrics_cmd()                                                        # full protocol
+    assert "--metrics" not in plan["metrics"]                                                      # full protocol
 
-    c.steps["env"].records = [{"torch": "2.11.0", "gpu": "NVIDIA H200", "cuda_available": True}]
-    c.steps["bench"].records = [
-        {"what": "blog_reference", "batch": 1, "it_per_s": 4.7, "img_per_s": 4.7, "hours_per_1m_iters": 59.1},
-        {"what": "blog_reference", "batch": 8, "it_per_s": 2.475, "img_per_s": 19.8},
-        {"what": "munit", "setting": "fp32", "levers": "fp32 eager", "batch": 1, "it_per_s": 9.4, "img_per_s": 9.4,
-         "first_step_s": 1.2, "peak_mem_gib": 2.5, "hours_per_1m_iters": 29.6}]
-    c.steps["bench-graph"].records = [
-        {"what": "munit", "setting": "bf16-cl-graph", "levers": "bf16 + cuda_graph", "batch": 1, "it_per_s": 100.0,
-         "img_per_s": 100.0, "first_step_s": 3.0, "peak_mem_gib": 1.9, "hours_per_1m_iters": 2.8},
-        {"what": "munit", "setting": "bf16-cl-graph", "levers": "bf16 + cuda_graph", "batch": 8, "it_per_s": 19.0,
-         "img_per_s": 152.0, "first_step_s": 3.0, "peak_mem_gib": 9.0, "hours_per_1m_iters": 14.6}]
-    c.steps["bench-compile"].records = [
-        {"what": "munit", "setting": "bf16-cl-compile", "batch": 1, "error": "RuntimeError: boom"}]
-    c.steps["metrics"].records = [{"what": "metrics-protocol", "preset": "paper", "image_size": 256, "n_fake": 10000,
-                                   "full_protocol": True, "n_real_per_domain": 1000, "cold_s": 70.1, "warm_s": 31.5,
-                                   "peak_mem_gib": 12.0, "metrics": ["fid", "lpips"]}]
-    c.steps["gpu-tests"].records = [{"what": "gpu-tests", "passed": 11, "skipped": 0,
-                                     "failed": ["test_fast_paths_track_fp32_losses[fp16-cl]: AssertionError"]}]
-    table = gc.render(c)
+    steps = _steps(
+        env=[{"torch": "2.11.0", "gpu": "NVIDIA H200", "cuda_available": True}],
+        bench=[
+            {"what": "blog_reference", "batch": 1, "it_per_s": 4.7, "img_per_s": 4.7, "hours_per_1m_iters": 59.1},
+            {"what": "blog_reference", "batch": 8, "it_per_s": 2.475, "img_per_s": 19.8},
+            {"what": "munit", "setting": "fp32", "levers": "fp32 eager", "batch": 1, "it_per_s": 9.4,
+             "img_per_s": 9.4, "first_step_s": 1.2, "peak_mem_gib": 2.5, "hours_per_1m_iters": 29.6}],
+        bench_graph=[
+            {"what": "munit", "setting": "bf16-cl-graph", "levers": "bf16 + cuda_graph", "batch": 1,
+             "it_per_s": 100.0, "img_per_s": 100.0, "first_step_s": 3.0, "peak_mem_gib": 1.9,
+             "hours_per_1m_iters": 2.8},
+            {"what": "munit", "setting": "bf16-cl-graph", "levers": "bf16 + cuda_graph", "batch": 8,
+             "it_per_s": 19.0, "img_per_s": 152.0, "first_step_s": 3.0, "peak_mem_gib": 9.0,
+             "hours_per_1m_iters": 14.6}],
+        bench_compile=[{"what": "munit", "setting": "bf16-cl-compile", "batch": 1, "error": "RuntimeError: boom"}],
+        metrics=[{"what": "metrics-protocol", "preset": "paper", "image_size": 256, "n_fake": 10000,
+                  "full_protocol": True, "n_real_per_domain": 1000, "cold_s": 70.1, "warm_s": 31.5,
+                  "peak_mem_gib": 12.0, "metrics": ["fid", "lpips"]}],
+        gpu_tests=[{"what": "gpu-tests", "passed": 11, "skipped": 0,
+                    "failed": ["test_fast_paths_track_fp32_losses[fp16-cl]: AssertionError"]}])
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"dry_run": False, "started": "2026-01-01 00:00 UTC", "budget_s": 390.0,
+                                   "reference": str(tmp_path / "ref.py"), "reference_carried": True,
+                                   "cuda_default": "bf16-cl-graph", "cuda_default_measured": False, "steps": steps}))
+    table = _driver("--render", str(results))
     assert table.startswith("# GPU check: NVIDIA H200\n")
     assert "| fp32 | fp32 eager | 1 | 9.40 | 9.4 | 2.00 | ✗ (<20x) | 1.20 | 2.50 | 29.6 |" in table
     assert "| bf16-cl-graph | bf16 + cuda_graph | 1 | 100.00 | 100.0 | 21.28 | ✓ |" in table
@@ -154,4 +162,3 @@ def test_the_gpu_plan_and_its_table(tmp_path):
     assert "| bf16-cl-compile |  | 1 | error: RuntimeError: boom |" in table
     assert "| paper | 256 | 10000 | 1000 | 70.1 | 31.5 | ✓ |" in table
     assert "passed 11, skipped 0, failed 1\n- test_fast_paths_track_fp32_losses[fp16-cl]" in table
-    shutil.rmtree(c.tmp)

@@ -229,7 +229,7 @@ def test_scale_shrinks_every_iteration_count_proportionally():
 
 def test_reproduce_blog_runs_exactly_the_three_trials_with_the_same_styles(tmp_path):
     from experiments import reproduce_blog
-    from munit.trainer import load_generators
+    from munit.inference import load_generators
 
     root = tmp_path / "mlruns"
     assert reproduce_blog.main(tiny_args(root, iters=4, metrics="content")) == 0

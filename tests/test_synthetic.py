@@ -3,55 +3,15 @@ paired objective (``fit_error``) against an oracle and trivial generators. Margi
 
 import pytest
 import torch
-import torch.nn.functional as F
 
-from munit.synthetic import (DOMAINS, VERSION, SyntheticDomain, content_error, content_mask, fit_error, render,
-                             render_batch, style_fit, synthetic_domains)
+from munit.synthetic import DOMAINS, VERSION, SyntheticDomain, render, render_batch, synthetic_domains
+from munit.synthetic_checks import LUMA, blur, global_features, logistic_accuracy, texture_feature
+from munit.synthetic_fit import content_error, content_mask, fit_error, style_fit
 
-LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 N_VAL, N_STYLES = 50, 4
 
 
 # ------------------------------------------------------------------------------------------------- helpers
-
-def _bench_module():
-    """bench/synthetic_bench.py, which prints the same measurements: its blur and logistic regression are used
-    here, so the asserted figures and the printed ones come from one implementation."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "bench" / "synthetic_bench.py"
-    spec = importlib.util.spec_from_file_location("synthetic_bench", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-_BENCH = _bench_module()
-_blur, _logistic_accuracy = _BENCH.blur, _BENCH.logistic_accuracy
-
-
-def _core(masks: torch.Tensor) -> torch.Tensor:
-    """Shape pixels away from the antialiased edge (3x3 erosion), [N, S, S]."""
-    return F.max_pool2d((~masks).float(), 3, 1, 1)[:, 0] == 0
-
-
-def _global_features(images: torch.Tensor) -> dict[str, torch.Tensor]:
-    x = images.float() / 255
-    y = (x * LUMA).sum(1)
-    hist = torch.stack([((x[:, c] >= b / 4) & ((x[:, c] < (b + 1) / 4) | (b == 3))).float().mean((1, 2))
-                        for c in range(3) for b in range(4)], 1)   # 4 bins per channel: a coarse 3x4 histogram
-    return {"mean luma": y.mean((1, 2))[:, None], "luma std": y.std((1, 2))[:, None],
-            "channel means": x.mean((2, 3)), "colour histogram 3x4": hist}
-
-
-def _local_feature(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """Mean absolute horizontal + vertical step inside the shapes: texture, which is what differs."""
-    x = images.float() / 255
-    step = (x[..., :-1, 1:] - x[..., :-1, :-1]).abs().mean(1) + (x[..., 1:, :-1] - x[..., :-1, :-1]).abs().mean(1)
-    core = _core(masks)[:, :-1, :-1].float()
-    return ((step * core).sum((1, 2)) / core.sum((1, 2)).clamp_min(1))[:, None]
-
 
 def _candidates(size: int, n: int, styles: int, source: SyntheticDomain, target: SyntheticDomain, tgt: str
                 ) -> dict[str, torch.Tensor]:
@@ -67,7 +27,7 @@ def _candidates(size: int, n: int, styles: int, source: SyntheticDomain, target:
         "constant mean colour": mean_colour.expand(n, 3, size, size),
         "fixed real target": target.images[n:n + 1].expand(n, -1, -1, -1),  # a val image outside the inputs
         "uniform noise": noise,
-        "blurred input": _blur(x, sigma=size / 32),
+        "blurred input": blur(x, sigma=size / 32),
     }
 
 
@@ -100,15 +60,15 @@ def test_no_global_statistic_separates_the_domains_but_texture_does():
     a, b = synthetic_domains(32, "train", n=400)
     ta, tb = synthetic_domains(32, "test", n=200)
     labels = lambda n: torch.cat([torch.zeros(n), torch.ones(n)])  # noqa: E731
-    fa, fb, ga, gb = (_global_features(d.images) for d in (a, b, ta, tb))
+    fa, fb, ga, gb = (global_features(d.images) for d in (a, b, ta, tb))
     for family in fa:
-        acc = _logistic_accuracy(torch.cat([fa[family], fb[family]]), labels(400),
-                                 torch.cat([ga[family], gb[family]]), labels(200))
+        acc = logistic_accuracy(torch.cat([fa[family], fb[family]]), labels(400),
+                                torch.cat([ga[family], gb[family]]), labels(200))
         assert acc <= 0.6, (family, acc)
-    local = _logistic_accuracy(torch.cat([_local_feature(a.images, a.masks), _local_feature(b.images, b.masks)]),
-                               labels(400),
-                               torch.cat([_local_feature(ta.images, ta.masks), _local_feature(tb.images, tb.masks)]),
-                               labels(200))
+    local = logistic_accuracy(torch.cat([texture_feature(a.images, a.masks), texture_feature(b.images, b.masks)]),
+                              labels(400),
+                              torch.cat([texture_feature(ta.images, ta.masks), texture_feature(tb.images, tb.masks)]),
+                              labels(200))
     assert local >= 0.9
     # both polarities in both domains, and overlapping colour distributions
     for ds in (a, b):
@@ -134,7 +94,7 @@ def test_content_mask_recovers_the_mask_of_real_images(size, n):
         for d in DOMAINS:
             imgs, masks = render_batch(range(n), d, size, split="test", style=3)
             assert (1 - content_error(imgs, masks, d)).mean() >= 0.97
-            assert (1 - content_error(_blur(imgs[:40], 1.0), masks[:40], d)).mean() >= 0.9    # measured ~0.95
+            assert (1 - content_error(blur(imgs[:40], 1.0), masks[:40], d)).mean() >= 0.9    # measured ~0.95
 
 
 def test_content_mask_input_ranges():

@@ -5,7 +5,7 @@
 * ``translations.png`` (with ``--checkpoint``): val inputs of each domain, their paired oracle, a trained
   checkpoint's translations and the reference generators of :mod:`munit.baselines` (the ones
   ``python -m munit evaluate --baselines`` scores), each column titled with its mean fit error on these images
-  (:func:`munit.synthetic.fit_error`, the default objective).
+  (:func:`munit.synthetic_fit.fit_error`, the default objective).
 
     python docs/figures/make_figures.py                                         # domains.png
     python docs/figures/make_figures.py --checkpoint runs/demo/checkpoints/last.pt   # + translations.png
@@ -178,8 +178,9 @@ def translation_columns(checkpoint: str | Path, inputs: int = 6, seed: int = 0, 
     from munit.baselines import TRIVIAL, Baselines
     from munit.config import ConfigError
     from munit.data import DataConfig, load_domains, to_model_range, to_uint8
-    from munit.synthetic import SyntheticDomain, fit_error
-    from munit.trainer import load_generators
+    from munit.synthetic import SyntheticDomain
+    from munit.synthetic_fit import fit_error
+    from munit.inference import load_generators
 
     device_t = torch.device(device)
     gen_a, gen_b, mcfg, meta = load_generators(checkpoint, device_t)
@@ -236,7 +237,7 @@ def translation_panels(columns: dict[str, dict[str, object]], scale: int | None 
         tiles = [[enlarge(col[r], f) for col in images] for r in range(n)]
         titles = ["input"] + [_title(k, c["fit"]) for k, c in cols.items()]  # type: ignore[union-attr,index]
         heading = (f"{src_domain} \u2192 {dst_domain}: val inputs of {src_domain}; checkpoint at step {d['step']}; "
-                   f"fit = mean fit error (munit.synthetic.fit_error) of the column's {n} outputs, lower is better")
+                   f"fit = mean fit error (munit.synthetic_fit.fit_error) of the column's {n} outputs, lower is better")
         grid = Grid(rows=n, cols=len(tiles[0]), tile=size * f, heading=True, title_lines=3, left=44)
         panels.append(Panel(grid, tiles, titles, [f"val {i}" for i in range(n)], heading))
     return panels

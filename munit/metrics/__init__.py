@@ -24,7 +24,8 @@ _EXPORTS = {
     "Scorer": "protocol", "register_metric": "protocol", "registry": "protocol", "specs": "protocol",
     "metric_info": "protocol", "Resources": "protocol",
     "ClassifierConfig": "classifier",
-    "DEFAULT_METRICS": "session", "Evaluator": "session", "Session": "session", "check_available": "session",
+    "DEFAULT_METRICS": "protocol", "default_objective": "protocol", "default_metrics": "protocol",
+    "Evaluator": "session", "Session": "session", "check_available": "session",
     "evaluate": "session", "evaluate_checkpoint": "session", "applicable_metrics": "session",
     "BACKBONES": "weights",
 }

@@ -2,13 +2,13 @@
 image i of domain A and of domain B share their content (``val_a.masks[i]``).
 
 * ``fit`` -- the default objective on synthetic data: a paired error with the style marginalised. The target
-  domain's renderer is fitted to each output, given the content of its input (:func:`munit.synthetic.fit_error`:
+  domain's renderer is fitted to each output, given the content of its input (:func:`munit.synthetic_fit.fit_error`:
   closed-form colours for every candidate shadow / pattern, the renderer's own constraints on contrast, shadow and
   pattern), and the RMS residual of the best fit is the error. 0 (~0.001 with uint8 rounding) = the output is a
   target-domain rendering of the input's content in some style. It punishes every way of failing: wrong geometry,
   the source domain's look (identity, negation), no shapes (a constant colour), another image's content, noise.
 * ``content`` -- geometry only: the output's shapes, segmented as a target-domain image
-  (:func:`munit.synthetic.content_mask`), against the input's: 1 - IoU. Kept beside ``fit`` because it says *what*
+  (:func:`munit.synthetic_fit.content_mask`), against the input's: 1 - IoU. Kept beside ``fit`` because it says *what*
   went wrong (identity and negation keep the geometry and score well here; ``fit`` rejects them).
 
 Both are averaged over inputs and styles; lower is better.
@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import torch
 
-from .. import synthetic
+from .. import synthetic_fit
 from .protocol import Batch, Direction, EvalData, MetricError, Protocol, Resources, Scorer, register_metric
 
 
@@ -59,10 +59,10 @@ class _Paired(Scorer):
                      "(any style) fitted to the output; 0 = a perfect translation")
 class Fit(_Paired):
     name = "fit"
-    error = staticmethod(synthetic.fit_error)
+    error = staticmethod(synthetic_fit.fit_error)
 
     def meta(self) -> dict[str, Any]:
-        return {"backbone": f"munit.synthetic.fit_error (renderer v{','.join(self.versions)}): least-squares fit of "
+        return {"backbone": f"munit.synthetic_fit.fit_error (renderer v{','.join(self.versions)}): least-squares fit of "
                             "the target renderer to the output given the input's content; RMS residual",
                 "n_fake": dict(self.n)}
 
@@ -71,10 +71,10 @@ class Fit(_Paired):
                  doc="synthetic set only: 1 - IoU of the translated shapes with the paired ground truth")
 class Content(_Paired):
     name = "content"
-    error = staticmethod(synthetic.content_error)
+    error = staticmethod(synthetic_fit.content_error)
 
     def meta(self) -> dict[str, Any]:
-        return {"backbone": f"munit.synthetic.content_mask (renderer v{','.join(self.versions)}), 1 - IoU with the "
+        return {"backbone": f"munit.synthetic_fit.content_mask (renderer v{','.join(self.versions)}), 1 - IoU with the "
                             "paired mask", "n_fake": dict(self.n)}
 
 

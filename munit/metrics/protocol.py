@@ -24,8 +24,28 @@ if TYPE_CHECKING:  # torch is imported where it is used: command lines read this
     import torch
     from torch.utils.data import Dataset
 
+from ..config import SYNTHETIC
+
 DIRECTION_NAMES = ("a2b", "b2a")
 MEAN = "mean"
+
+# Which metrics run when nobody names them. DEFAULT_METRICS: what one evaluation of a checkpoint computes
+# (`munit evaluate`, evaluate(), evaluate_checkpoint()) -- StarGAN v2's three, on any data. default_objective and
+# default_metrics: what a study optimises and logs beside it, which depends on the data (only the synthetic set
+# has paired ground truth).
+DEFAULT_METRICS = ("fid", "lpips", "acc")
+
+
+def default_objective(data_source: str) -> str:
+    """The metric key a study optimises by default: the paired fit error where there is ground truth (the
+    synthetic set), FID on real images."""
+    return f"fit/{MEAN}" if data_source == SYNTHETIC else f"fid/{MEAN}"
+
+
+def default_metrics(data_source: str) -> tuple[str, ...]:
+    """The metrics a study computes beside its objective by default: content error (synthetic set only), then
+    translation accuracy and the classifier's Frechet distance, which need no downloaded weights."""
+    return ("content", "acc", "fcd") if data_source == SYNTHETIC else ("acc", "fcd")
 
 
 class MetricError(RuntimeError):
@@ -328,4 +348,5 @@ def metric_info(names: Sequence[str] | str | None = None) -> dict[str, dict[str,
 
 __all__ = ["MetricError", "Protocol", "EvalData", "Direction", "directions", "Batch", "evenly_spaced", "style_codes",
            "translations", "Resources", "Scorer", "MetricSpec", "METRICS", "register_metric", "registry", "specs",
-           "metric_info", "DIRECTION_NAMES", "MEAN", "plain", "digest"]
+           "metric_info", "DIRECTION_NAMES", "MEAN", "plain", "digest", "DEFAULT_METRICS",
+           "default_objective", "default_metrics"]

@@ -33,14 +33,14 @@ from torch.utils.data import Dataset
 
 from ..checkpoint import save_checkpoint
 from .classifier import ClassifierConfig, TrainedClassifier, load_or_train
-from .protocol import (EvalData, MetricError, Protocol, Scorer, digest, directions, plain, registry, specs,
-                       translations)
+from ..config import SYNTHETIC
+from .protocol import (DEFAULT_METRICS, EvalData, MetricError, Protocol, Scorer, digest, directions, plain, registry,
+                       specs, translations)
 from .weights import BACKBONES, CheckedFile, WeightPaths, check, check_keys, resolve
 
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "MUNIT_CACHE"
-DEFAULT_METRICS = ("fid", "lpips", "acc")
 
 
 # ----------------------------------------------------------------------------------------------- disk cache
@@ -212,18 +212,18 @@ def check_available(metrics: Sequence[str] | str, weights: WeightPaths | None = 
             if not f.verified and key not in checked:
                 f.state_dict()   # plain tensors of the right names and shapes, or a one-line error now
                 checked.add(key)
-        if spec.synthetic_only and data_source is not None and data_source != "synthetic":
+        if spec.synthetic_only and data_source is not None and data_source != SYNTHETIC:
             raise MetricError(f"metric '{spec.name}' needs the synthetic dataset (paired ground truth); "
                               f"the data is {data_source!r}")
 
 
-def applicable_metrics(data_source: str = "synthetic", weights: WeightPaths | None = None,
+def applicable_metrics(data_source: str = SYNTHETIC, weights: WeightPaths | None = None,
                        allow_unverified: bool = False) -> tuple[list[str], dict[str, str]]:
     """Every registered metric that can run on ``data_source`` here (its backbone files found and checked),
     in registry order, and {metric: why not} for the others."""
     ok, skipped = [], {}
     for name, spec in registry().items():
-        if spec.synthetic_only and data_source != "synthetic":
+        if spec.synthetic_only and data_source != SYNTHETIC:
             skipped[name] = "needs the synthetic data set's paired ground truth"
             continue
         try:
@@ -264,7 +264,8 @@ def evaluate_checkpoint(path: str | os.PathLike, data_cfg=None, metrics: Sequenc
     (its saved config), with ``data_overrides`` (DataConfig fields, e.g. ``source``) applied; the image size is
     the model's. The result also has ``"checkpoint"``: {"path", "step"}."""
     from ..data import DataConfig, load_domains
-    from ..trainer import load_generators, resolve_device
+    from ..inference import load_generators
+    from ..trainer import resolve_device
 
     check_available(metrics, weights, allow_unverified=allow_unverified)  # before anything is loaded
     dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
@@ -327,5 +328,5 @@ class Evaluator:
         return values, meta
 
 
-__all__ = ["CACHE_ENV", "DEFAULT_METRICS", "cache_root", "digest", "DiskCache", "Session", "check_available",
+__all__ = ["CACHE_ENV", "cache_root", "digest", "DiskCache", "Session", "check_available",
            "evaluate", "evaluate_checkpoint", "Evaluator", "applicable_metrics"]

@@ -2,7 +2,7 @@
 run one after the other in alternation (A, B, A, B, ...) on the same machine, each from an empty store and an
 empty metric cache, with the checkout's own defaults (no thread or worker options).
 
-    python scripts/benchmarks/sweep_wall_time.py --checkout before=/tmp/old --checkout after=. --trials 20
+    python bench/sweep_wall_time.py --checkout before=/tmp/old --checkout after=. --trials 20
 
 Prints one JSON line per run (wall seconds, trial states, the machine's load average around it) and a table.
 Alternating spreads slow drifts of a shared machine's load over both sides; the load columns show what the

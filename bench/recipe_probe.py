@@ -1,8 +1,8 @@
 """Train MUNIT on the synthetic set with one or more CPU recipes and score each at checkpoints on the default
 synthetic objective (fit) and content, beside the baselines scored by the same code on the same protocol.
 
-    python scripts/benchmarks/recipe_probe.py '{"model": {"dim": 16}, "train": {"iters": 300}, "evals": [100, 300]}'
-    python scripts/benchmarks/recipe_probe.py --baselines '{}' '{"train": {"lr": 2e-3}}'
+    python bench/recipe_probe.py '{"model": {"dim": 16}, "train": {"iters": 300}, "evals": [100, 300]}'
+    python bench/recipe_probe.py --baselines '{}' '{"train": {"lr": 2e-3}}'
 
 Each config is JSON: ``preset`` (default tiny), ``model`` (ModelConfig overrides), ``train`` (TrainConfig
 overrides; defaults: 600 iterations, batch 4, lr 1e-3, constant lr), ``weights`` (LossWeights overrides),

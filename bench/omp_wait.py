@@ -2,7 +2,7 @@
 default OpenMP wait policy, and with all cores and OMP_WAIT_POLICY=PASSIVE -- each in a fresh process (the
 policy is read when torch loads), alternating, so a shared machine's load falls on all three alike.
 
-    python scripts/benchmarks/omp_wait.py --seconds 5 --repeats 3
+    python bench/omp_wait.py --seconds 5 --repeats 3
 
 On a machine where something else keeps a core busy, the default policy's spinning threads collapse the pool;
 PASSIVE is what every entry point of this project sets (munit.threads).
@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PROBE = """
 import time, torch
 from munit.config import model_preset
