@@ -13,7 +13,7 @@ class Schedule:
     """Iteration counts of a study: the blog's epochs, measured in iterations of this data and batch, times
     ``scale``."""
 
-    epoch_iters: int     # iterations per epoch of the source domain's train set at the study's batch size
+    epoch_iters: int     # munit.data.batches_per_epoch of the source domain's train set at the study's batch
     scale: float = 1.0
 
     def iters(self, epochs: float) -> int:
@@ -30,9 +30,4 @@ class Schedule:
         return cls(epoch_iters, iters / (BLOG_EPOCHS * epoch_iters))
 
 
-def epoch_iters(n_source: int, batch_size: int) -> int:
-    # DomainStream drops the last partial batch of an epoch
-    return max(1, n_source // batch_size)
-
-
-__all__ = ["BLOG_EPOCHS", "Schedule", "epoch_iters"]
+__all__ = ["BLOG_EPOCHS", "Schedule"]

@@ -10,19 +10,18 @@ study option is one row in the sweep's option table plus the field it resolves t
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
-from munit.config import ConfigError, LossWeights, ModelConfig, TrainConfig, from_dict, model_preset
+from munit.config import (SYNTHETIC, ConfigError, LossWeights, ModelConfig, TrainConfig, default_preset,
+                          from_dict, model_preset)
 from munit.fastpath import cuda_default
+from munit.metrics.protocol import default_metrics, default_objective
 
 from .presets import SWEEP_PRESETS
-from .schedule import Schedule, epoch_iters
+from .schedule import Schedule
 from .space import SearchSpace, load_space
-
-SYNTHETIC = "synthetic"
 
 
 @dataclass(frozen=True)
@@ -116,10 +115,10 @@ def _stored_name(field_name: str) -> str:
     return _STORED_AS.get(field_name, field_name)
 
 
-def parse_objective(text: str | None, synthetic: bool) -> tuple[str, ...]:
+def parse_objective(text: str | None, data: str) -> tuple[str, ...]:
     """Metric keys from ``--objective`` ("fid/mean" or "fid/mean,lpips/mean"; a bare name means its mean)."""
     if not text:
-        return ("fit/mean",) if synthetic else ("fid/mean",)
+        return (default_objective(data),)
     keys = []
     for k in (p.strip() for p in text.split(",") if p.strip()):
         keys.append(k if "/" in k else f"{k}/mean")
@@ -128,31 +127,21 @@ def parse_objective(text: str | None, synthetic: bool) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def _metric_names(objective: tuple[str, ...], extra: str | None, synthetic: bool) -> tuple[str, ...]:
+def _metric_names(objective: tuple[str, ...], extra: str | None, data: str) -> tuple[str, ...]:
     names = [k.split("/")[0] for k in objective]
     if extra is None:
-        extra_names = ["content", "acc", "fcd"] if synthetic else ["acc", "fcd"]
+        extra_names = list(default_metrics(data))
     else:
         extra_names = [m.strip() for m in extra.split(",") if m.strip()]
     return tuple(dict.fromkeys(names + extra_names))
 
 
-@functools.lru_cache(maxsize=16)
-def _source_count(data: str, domains: tuple[str, str], max_images: int | None, synthetic_train: int) -> int:
-    """Readable train images of the source domain (one epoch); memoised: checking a rerun's options resolves the
-    settings several times, and a real folder is verified image by image."""
-    if data == SYNTHETIC:
-        return min(synthetic_train, max_images) if max_images else synthetic_train
-    from munit.data import DataConfig, load_domains
-    train_a, _ = load_domains(DataConfig(source=data, domains=domains, max_images=max_images), "train", 32)
-    return len(train_a)
-
-
 def new_settings(req: Mapping[str, Any], cuda: bool) -> StudySettings:
     """Settings of a new study from the requested options (absent or None = the preset's default)."""
+    from munit.data import DataConfig, batches_per_epoch, count_images   # torch: not on the --help path
+
     data = req.get("data") or SYNTHETIC
-    synthetic = data == SYNTHETIC
-    preset_name = req.get("preset") or ("tiny" if synthetic else ("paper" if cuda else "small"))
+    preset_name = req.get("preset") or default_preset(cuda, data)
     if preset_name not in SWEEP_PRESETS:
         raise ConfigError(f"unknown preset {preset_name!r}; choose one of {', '.join(SWEEP_PRESETS)}")
     p = SWEEP_PRESETS[preset_name]
@@ -161,8 +150,9 @@ def new_settings(req: Mapping[str, Any], cuda: bool) -> StudySettings:
     domains = tuple(req.get("domains") or ("dog", "cat"))
     syn_train = req.get("synthetic_train") or p.synthetic_train
     syn_val = req.get("synthetic_val") or p.synthetic_val
-    n_source = _source_count(data, domains, req.get("max_images"), syn_train)
-    per_epoch = epoch_iters(n_source, batch)
+    n_source, _ = count_images(DataConfig(source=data, domains=domains, synthetic_train=syn_train,
+                                          max_images=req.get("max_images")), "train")
+    per_epoch = batches_per_epoch(n_source, batch)   # one epoch = one pass over the source domain
     if req.get("iters") is not None and req.get("scale") is not None:
         raise ConfigError("give --iters (the total per trial) or --scale (a share of the blog's 30 epochs), "
                           "not both")
@@ -179,7 +169,7 @@ def new_settings(req: Mapping[str, Any], cuda: bool) -> StudySettings:
     eval_every = req.get("eval_every") or max(1, iters // p.evals)
     if eval_every < 1:
         raise ConfigError(f"--eval-every must be >= 1, got {eval_every}")
-    objective = parse_objective(req.get("objective"), synthetic)
+    objective = parse_objective(req.get("objective"), data)
     protocol = dict(p.protocol)
     for key, name in (("eval_images", "n_val"), ("eval_styles", "n_styles"), ("eval_real", "n_real")):
         if req.get(key) is not None:
@@ -198,7 +188,7 @@ def new_settings(req: Mapping[str, Any], cuda: bool) -> StudySettings:
         epoch_iters=per_epoch, scale=schedule.scale, iters=iters, eval_every=eval_every,
         sample_every=max(1, iters // p.samples), checkpoint_every=max(1, iters // p.checkpoints),
         log_every=max(1, min(p.log_every, eval_every)), objective_keys=objective,
-        metrics=_metric_names(objective, req.get("metrics"), synthetic), protocol=protocol,
+        metrics=_metric_names(objective, req.get("metrics"), data), protocol=protocol,
         space=space.to_dict(), seeds=req.get("seeds") or 1, eval_repeats=req.get("eval_repeats") or 1)
 
 
@@ -253,5 +243,5 @@ def _show(v: Any) -> str:
     return " ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
 
 
-__all__ = ["SYNTHETIC", "StudySettings", "parse_objective", "new_settings", "default_precision", "stored_options",
+__all__ = ["StudySettings", "parse_objective", "new_settings", "default_precision", "stored_options",
            "check_same"]

@@ -150,22 +150,17 @@ def resolve_settings(requested: Mapping[str, Any], storage, study_name: str, cud
 
 def check_trainable(s: StudySettings) -> None:
     """What would fail every trial, found before a study stores its settings: the configs at both ends of every
-    swept range, the data of both splits at the model's size, a batch larger than a domain, an evaluation set
-    the metrics cannot use."""
-    from munit.data import load_domains
+    swept range, the data of both splits (missing, empty or unreadable folders fail with the loader's message), a
+    batch larger than a domain."""
+    from munit.data import count_images
 
     base = s.configs()
     space = s.search_space
     for end in ("low", "high"):
         params = {name: getattr(p, end) for name, p in space.params.items()}
         space.apply(params, base)   # dataclasses validate every field they get
-    if s.synthetic:   # generated on demand: only the counts can be wrong
-        cap = s.max_images or s.synthetic_train + s.synthetic_val
-        sizes = {"train": [("A", min(s.synthetic_train, cap))] * 2, "val": [("A", min(s.synthetic_val, cap))] * 2}
-    else:             # the folders: missing, empty or unreadable splits fail here with the loader's message
-        data = s.data_config()
-        sizes = {split: [(getattr(ds, "name", "?"), len(ds)) for ds in load_domains(data, split, s.image_size)]
-                 for split in ("train", "val")}
+    names = ("A", "B") if s.synthetic else s.domains
+    sizes = {split: list(zip(names, count_images(s.data_config(), split))) for split in ("train", "val")}
     for name, n in sizes["train"]:
         if n < s.batch_size:
             raise ConfigError(f"--batch-size {s.batch_size} is larger than domain {name!r}'s {n} train image(s); "

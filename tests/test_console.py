@@ -40,7 +40,8 @@ def test_one_number_format_and_readable_lines():
 
 def test_header_says_what_where_and_how_far():
     class S:  # the StudySettings fields the header reads
-        data, preset, image_size, iters, eval_every, objective = "synthetic", "tiny", 32, 120, 40, ("content/mean",)
+        data, preset, image_size, iters, eval_every = "synthetic", "tiny", 32, 120, 40
+        objective_keys = ("content/mean",)
         search_space = type("Space", (), {"names": ["lambda_x", "lr_step"]})()
 
     lines = header("munit-sweep", S(), {"COMPLETE": 3, "PRUNED": 1}, 20, "sqlite:///mlruns/mlflow.db",
