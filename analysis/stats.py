@@ -1,16 +1,7 @@
-"""Comparisons that say what is significant. GAN scores move from seed to seed, so a configuration is summarised
-by its per-seed values -- mean, 95% confidence interval, n -- and two configurations are compared with a test on
-those values, corrected for the number of comparisons made together:
-
-* :func:`summarize`: mean and the t-based confidence interval of the mean (``scipy.stats.t.interval``);
-* :func:`compare`: the difference of means with its confidence interval and p-value, by Welch's t-test
-  (``scipy.stats.ttest_ind(equal_var=False)``, unequal variances; the default) or a permutation test on the
-  difference of means (``scipy.stats.permutation_test``, exact for small groups; its interval is Welch's);
-* :func:`compare_family`: several comparisons at once, p-values Holm-corrected (``statsmodels``' ``multipletests``);
-* :func:`sentence`: one comparison as a plain sentence, e.g.
-  ``trial 3 vs trial 1: content error −0.21 [−0.30, −0.12], p = 0.004 (Holm), 5 seeds each``.
-
-Nothing here is computed by hand: the statistics are scipy's and statsmodels'.
+"""Comparisons that say what is significant: GAN scores move from seed to seed, so configurations are compared on
+their per-seed values (mean, 95% CI, n), with Welch's or a permutation test, Holm-corrected per family, and said
+in one sentence. The statistics are scipy's and statsmodels'; the protocol: docs/analysis.md, "Seeds, confidence
+intervals and tests".
 """
 from __future__ import annotations
 

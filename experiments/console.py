@@ -1,18 +1,10 @@
-"""What the terminal shows of a study, so that it tells the story while it runs:
-
-* a header first: the study, its data and model, the objective and which way is better, how many trials are
-  done of how many, and where the results go (stores, the MLflow runs view);
-* one study-level progress bar: trials done of N with tqdm's ETA, the running trial and its iteration, the best
-  value so far;
-* one readable line per finished trial, every number in the same format (4 significant digits):
+"""What the terminal shows of a study while it runs: a header (the study, its data and model, the objective, where
+results go), one study-level progress bar, and one line per finished trial in one number format::
 
       trial  17  complete   content/mean 0.3950 (best)   lambda_x 7.12  lambda_s 0.541 ...  16 s
       trial   8  pruned@80  content/mean 0.6122          lambda_x 8.83  ...                     11 s
-      trial   3  failed     RuntimeError: boom           lambda_x 2.1   ...                      2 s
 
-On a terminal the lines scroll above the bar; elsewhere (a log file, CI) there is no bar and the same lines are
-printed as they come. With several worker processes the parent owns the terminal and follows the study
-(:meth:`StudyConsole.follow`); the workers print nothing.
+Without a terminal (a log file, CI) there is no bar; with several workers the parent prints and the workers don't.
 """
 from __future__ import annotations
 

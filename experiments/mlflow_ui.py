@@ -1,18 +1,7 @@
-"""What the MLflow UI (3.x) shows of a study, set from the client side:
-
-* run names that read without opening anything: ``trial-017 · content 0.395`` (complete: the final objective),
-  ``trial-008 · pruned@80`` (stopped by the pruner at iteration 80), ``trial-009 · failed@40``;
-* the experiment's description (tag ``mlflow.note.content``, a banner on the runs page) and two saved views of the
-  runs table (tags ``mlflow.sharedViewState.<id>``, listed under "Views" and opened by
-  ``?viewStateShareKey=<id>``): "Trials by outcome" (every trial, grouped by its Optuna state) and "Trials by
-  objective" (complete trials, best first), each with the objective, the swept parameters and the state as
-  columns -- the UI's defaults (Created, Dataset, Duration, Source, Models) show none of them;
-* the URLs that land on them, in the classic-ML ("Model training") UI (``workflowType=machine_learning``; MLflow
-  3.17 opens its GenAI home otherwise and ignores ``mlflow.experimentKind``).
-
-Run statuses: MLflow draws FAILED and KILLED with the same red cross, so a pruned trial ends FINISHED (a green
-check, like a complete one) with ``optuna.state`` = PRUNED and ``pruned@<step>`` in its name; see
-docs/tracking.md.
+"""What the MLflow UI (3.x) shows of a study, set from the client side so that runs read without opening them: run
+names that say the outcome (``trial-017 · content 0.395``, ``trial-008 · pruned@80``), the experiment's
+description, two saved views of the runs table, and the URLs that land on them. What each looks like and why a
+pruned trial ends FINISHED: docs/tracking.md.
 """
 from __future__ import annotations
 

@@ -1,13 +1,8 @@
-"""The search space: which parameters a study explores and what each one sets, defined once in ``space.yaml`` and
-overridable from a YAML/JSON file (``--space``).
-
-Each parameter names its target with ``sets: <config>.<field>``, where ``<config>`` is ``weights``
-(:class:`munit.config.LossWeights`), ``train`` (:class:`munit.config.TrainConfig`) or ``model``
-(:class:`munit.config.ModelConfig`): :meth:`SearchSpace.apply` builds a trial's configs from that, so adding a
-swept hyperparameter is one entry in ``space.yaml``. A parameter whose target is an integer field is sampled as
-an integer; an integer iteration count may give its bounds in ``unit: epochs`` of the blog's protocol, converted
-with the study's :class:`~experiments.schedule.Schedule` (:meth:`SearchSpace.in_iterations`). A study stores the
-converted space, so every worker and every resume samples from the same distributions.
+"""The search space: which parameters a study explores and what each one sets (``sets: <config>.<field>`` of
+LossWeights, TrainConfig or ModelConfig), defined once in ``space.yaml`` and overridable with ``--space``, so that
+a swept hyperparameter is one entry there. Epoch-valued bounds are converted with the study's
+:class:`~experiments.schedule.Schedule`, and the study stores the converted space: every worker and every resume
+samples from the same distributions. The format: space.yaml's header and docs/sweeps.md, "Search space".
 """
 from __future__ import annotations
 

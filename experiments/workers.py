@@ -1,20 +1,7 @@
 """Worker processes: spawning several on one machine (``--workers K``), their CPU share, the signals the parent
-forwards to them, and recovering from workers that died mid-trial (kill -9, a crashed machine) or were
-interrupted (Ctrl-C, SIGTERM).
-
-A dead worker leaves its trial RUNNING. It is found in one of two ways, neither of which trusts host names or
-process ids (a container's sweep is PID 1 in every run, and host names change):
-* on one machine, by an OS file lock: a worker holds ``fcntl.flock`` on ``<lock dir>/<trial number>``
-  (:func:`experiments.contract.lock_dir`: beside the journal or SQLite file) from the moment it takes a trial
-  until the trial's outcome is stored, and the OS releases it when the process dies, however it dies. A RUNNING trial whose lock file is free is dead for sure; one that never got a lock file
-  (killed between Optuna's ask and the lock) is dead once it is :data:`NO_LOCK_GRACE_S` old -- for local
-  storages only, since with PostgreSQL such a trial may be running on another machine;
-* across machines, by Optuna's heartbeat (RDB storages): a trial whose worker stopped beating for the grace
-  period is failed by ``optuna.storages.fail_stale_trials``, which the next trial start of any worker runs.
-
-Either way the trial is marked FAIL (user attr and MLflow tag ``fail_reason``), its MLflow run FAILED, and
-Optuna's ``RetryHeartbeatStaleTrialCallback`` queues a copy (same params, ``retry_history``) that the next
-worker runs first, continuing from the dead trial's last checkpoint (:func:`resume_source`).
+forwards to them, and failing and retrying the trials of workers that died (an OS file lock per trial on one
+machine, Optuna's heartbeat across machines: trusting neither host names nor process ids). How a dead worker is
+recognised and what its retry resumes: docs/sweeps.md, "Faults".
 """
 from __future__ import annotations
 
