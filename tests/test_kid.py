@@ -1,4 +1,4 @@
-"""KID, added as one module of munit/metrics (the architecture's first demonstration): it computes through the
+"""KID, one module of munit/metrics and listed nowhere else: it computes through the
 real code path with stand-in Inception weights, and a study that logs it shows it in analysis' table, figures and
 report with no line of analysis/ naming it."""
 from __future__ import annotations

@@ -162,12 +162,6 @@ def sha256_file(path: Path) -> str:
     return _DIGESTS[k]
 
 
-def file_digest(path: Path) -> str:
-    """sha256 prefix of a weights file: results and caches record exactly which weights computed them, so a
-    stand-in or a different release can never be mistaken for the real file."""
-    return sha256_file(path)[:16]
-
-
 @dataclass(frozen=True)
 class CheckedFile:
     """A backbone file whose digest was compared with the official one. ``verified`` False: another file, used
@@ -180,6 +174,8 @@ class CheckedFile:
 
     @property
     def digest(self) -> str:
+        """The sha256 prefix results and caches record, so that a stand-in or another release of the file can never
+        be mistaken for the official one."""
         return self.sha256[:16]
 
     @property
@@ -383,6 +379,6 @@ def write_stand_ins(hub_dir: str | Path, keys: Iterable[str] = ("inception", "al
 
 __all__ = ["INCEPTION_URL", "ALEXNET_URL", "WeightsFile", "INCEPTION", "ALEXNET", "BACKBONES", "ALLOW_DOWNLOAD_ENV",
            "ALLOW_UNVERIFIED_OPTION", "WeightPaths", "downloads_allowed", "resolve", "missing_message", "sha256_file",
-           "file_digest", "CheckedFile", "check", "inception_network", "alexnet_features", "expected_shapes",
+           "CheckedFile", "check", "inception_network", "alexnet_features", "expected_shapes",
            "add_weight_options", "weights_from_args", "check_keys", "write_stand_ins", "inception_state_dict",
            "alexnet_state_dict", "STAND_INS"]
