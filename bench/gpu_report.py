@@ -137,8 +137,9 @@ def render(results: Mapping[str, Any]) -> str:
         goal = GOALS.get(r["batch"])
         verdict = "" if ratio is None or goal is None else ("✓" if ratio >= goal else f"✗ (<{goal:g}x)")
         lines.append(f"| {name} | {r.get('levers', '')} | {r['batch']} | {_cell(r['it_per_s'], 2)} | "
-                     f"{_cell(r['img_per_s'], 1)} | {_cell(ratio, 2)} | {verdict} | {_cell(r.get('first_step_s'), 2)} | "
-                     f"{_cell(r.get('peak_mem_gib'), 2)} | {_cell(r.get('hours_per_1m_iters'), 1)} |")
+                     f"{_cell(r['img_per_s'], 1)} | {_cell(ratio, 2)} | {verdict} | "
+                     f"{_cell(r.get('first_step_s'), 2)} | {_cell(r.get('peak_mem_gib'), 2)} | "
+                     f"{_cell(r.get('hours_per_1m_iters'), 1)} |")
 
     lines += ["", "## Metric protocol (stand-in weights: timing only)", "",
               "| preset | px | fakes | real/domain | cold s | warm s | goal < 60 s | peak GiB | metrics |",

@@ -4,9 +4,7 @@ this process may really use (its CPU affinity and its cgroup's CPU quota, not th
 Why the wait policy: by default an idle OpenMP thread spins for a while before it sleeps. When torch's pool has
 as many threads as cores and anything else wants a core (evaluation, MLflow, another worker, another user), the
 spinning threads and the busy core take turns and every parallel region waits for the slowest: the pool
-collapses. Measured on a 2-core machine with one busy process beside it, a tiny generator's forward ran at 26/s
-with 2 threads and the default policy, 94/s with 2 threads and ``OMP_WAIT_POLICY=PASSIVE``, 109/s with 1 thread
-(135/s with 2 threads on a quiet machine). With PASSIVE, threads = cores is safe again.
+collapses. With PASSIVE, threads = cores is safe again (the measurements: docs/sweeps.md, "CPU use").
 """
 from __future__ import annotations
 

@@ -1,19 +1,9 @@
-"""The MUNIT training loop: one file, no framework.
+"""The MUNIT training loop, without a framework.
 
-Order within an iteration (and why). Like the official code, each iteration makes a D update and then a G
-update, with D and G sharing the iteration's images. The official code runs the generators twice (once inside
-``dis_update``, once inside ``gen_update``) although the generators do not change in between; here the
-cross-domain fakes are computed once, D is updated on them *detached*, and the G step then reuses the same
-graph, scoring the fakes with the freshly updated D. Mathematically this is the official update, except that
-the D and G steps share one draw of the random style codes instead of two independent draws (same
-distribution); it saves one generator forward per iteration.
-
-All decodes of one generator run as one batch (reconstruction and translation concatenated), and D scores
-real and fake in one batch: instance/layer/AdaIN norms are per-sample, so this is exact, and it halves the
-kernel launches.
-
-The core never knows it is tracked or tuned: it calls :class:`Callback` hooks (log, evaluate, samples,
-checkpoint, should_stop). ``experiments/`` plugs MLflow and Optuna into them.
+Each iteration makes a D update and then a G update, as the official trainer does, but computes the fakes once:
+D is updated on them detached and the G step reuses the same graph (why this is the official update, and what it
+saves: README.md, "Update order"). The core never knows it is tracked or tuned: it calls :class:`Callback` hooks
+(log, evaluate, samples, checkpoint, should_stop), and ``experiments/`` plugs MLflow and Optuna into them.
 """
 from __future__ import annotations
 

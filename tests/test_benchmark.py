@@ -39,8 +39,8 @@ def test_a_200_iteration_cpu_run_sits_between_the_oracle_and_every_trivial_basel
 
     assert fit["oracle"] < 0.003, shown
     assert fit["oracle"] + 0.05 < fit["checkpoint"], shown
-    assert fit["checkpoint"] + 0.005 < fit["identity"], shown                        # it translates (issue 14)
-    assert fit["checkpoint"] + 0.003 < min(fit[n] for n in TRIVIAL), shown          # every trivial one (issue 11)
+    assert fit["checkpoint"] + 0.005 < fit["identity"], shown                        # it translates
+    assert fit["checkpoint"] + 0.003 < min(fit[n] for n in TRIVIAL), shown          # every trivial one
 
     assert scores["identity"]["acc/classifier_val"] >= 0.9, scores["identity"]["acc/classifier_val"]
     for name in ("identity", "negation", "constant"):

@@ -1,6 +1,6 @@
-"""KID, added as one module of munit/metrics (the metric recipe of docs/architecture.md): it computes through the
-real code path with stand-in Inception weights, and a study that logs it shows it in analysis' table, figures and
-report with no line of analysis/ naming it."""
+"""KID, one module of munit/metrics and listed nowhere else (the metric recipe of docs/architecture.md): it computes
+through the real code path with stand-in Inception weights, and a study that logs it shows it in analysis' table,
+figures and report with no line of analysis/ naming it."""
 from __future__ import annotations
 
 import math

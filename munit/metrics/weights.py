@@ -174,6 +174,8 @@ class CheckedFile:
 
     @property
     def digest(self) -> str:
+        """The sha256 prefix results and caches record, so that a stand-in or another release of the file can never
+        be mistaken for the official one."""
         return self.sha256[:16]
 
     @property
