@@ -44,7 +44,7 @@ class StudySettings:
     sample_every: int
     checkpoint_every: int
     log_every: int
-    objective_keys: tuple[str, ...]   # the evaluation metric key(s) the study optimises, e.g. fit/mean
+    objective_keys: tuple[str, ...]   # the evaluation metric key(s) the study optimises, e.g. fitn/worst
     metrics: tuple[str, ...]
     protocol: dict[str, Any]  # munit.metrics.Protocol fields
     space: dict[str, Any]     # SearchSpace.to_dict(), iteration counts in iterations
@@ -204,6 +204,8 @@ def stored_options(req: Mapping[str, Any], settings: StudySettings) -> dict[str,
     out = {k: (list(v) if isinstance(v, tuple) else v) for k, v in req.items() if v is not None}
     out["preset"] = settings.preset
     out["precision"] = settings.precision
+    out["objective"] = ",".join(settings.objective_keys)
+    out["metrics"] = ",".join(settings.metrics)
     return out
 
 
@@ -221,8 +223,10 @@ def check_same(req: Mapping[str, Any], stored: StudySettings, options: Mapping[s
     """Refuse options that would change an existing study's settings: each given option is resolved together with
     the options the study was created with, and compared with what the study stores."""
     conflicts = []
-    # studies stored before the precision was recorded with their options resolved it on their own device
-    options = {"precision": stored.precision, **options}
+    # studies stored before the precision was recorded with their options resolved it on their own device; the
+    # objective and metrics a study resolved stay its own when the defaults change (fit/mean -> fitn/worst)
+    options = {"precision": stored.precision, "objective": ",".join(stored.objective_keys),
+               "metrics": ",".join(stored.metrics), **options}
     for name, value in req.items():
         if value is None:
             continue

@@ -88,8 +88,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("artifact_location", "artifact root of a new MLflow experiment (default ROOT/artifacts/STUDY for a "
            "SQLite store, the server's otherwise)", STUDY),
     Option("objective", "metric key(s) to optimise, e.g. fid/mean or fid/mean,lpips/mean (Pareto study); default "
-           "fit/mean (synthetic: the style-marginalised paired error, docs/metrics.md) or fid/mean", STUDY, stored=True),
-    Option("metrics", "metrics computed at each evaluation besides the objective's (default content,acc,fcd on "
+           "fitn/worst (synthetic: the paired fit error normalised per direction, 1 = the best no-learning "
+           "program; docs/metrics.md) or fid/mean", STUDY, stored=True),
+    Option("metrics", "metrics computed at each evaluation besides the objective's (default fit,content,acc,fcd on "
            "synthetic data, acc,fcd otherwise)", STUDY, stored=True),
     Option("sampler", "Optuna sampler (default tpe)", STUDY, kw=dict(choices=list(SAMPLERS), default="tpe")),
     Option("sampler_seed", "seed the sampler (reproducible single-worker studies; --workers adds the worker "

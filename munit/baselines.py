@@ -13,6 +13,8 @@ encodes A images and decodes A images, generator B likewise, so ``a2b`` = ``gen_
 * ``fixed_image``: every output one real target-domain image;
 * ``random_init``: a MUNIT generator pair at its random initialisation;
 * ``style_noise``: noise that depends on the style code only (diverse, content-blind);
+* the no-learning programs of :mod:`munit.programs` (blur and recolour, mask painters, per-shape flattening and
+  held-out variants): each generator decodes its domain from the other domain's images with the program;
 * ``checkpoint``: a trained model, when one is given.
 """
 from __future__ import annotations
@@ -28,6 +30,7 @@ from torch.utils.data import Dataset
 
 from .config import ModelConfig
 from .data import to_model_range
+from .programs import HELD_OUT, NEEDS_MASKS, PROGRAMS, TUNED, DomainStats, Program
 
 TRIVIAL = ("identity", "negation", "constant", "fixed_image", "random_init", "style_noise")
 
@@ -52,6 +55,14 @@ def _mean_colour(ds: Dataset, n: int = 256) -> torch.Tensor:
     else:
         x = torch.stack([ds[i] for i in range(min(n, len(ds)))])  # type: ignore[arg-type]
     return to_model_range(x).mean((0, 2, 3))
+
+
+def _domain_stats(ds: Dataset, n: int = 512) -> DomainStats:
+    images = getattr(ds, "images", None)
+    if isinstance(images, torch.Tensor):
+        masks = getattr(ds, "masks", None)
+        return DomainStats.of(images[:n], masks[:n] if isinstance(masks, torch.Tensor) else None)
+    return DomainStats.of(torch.stack([ds[i] for i in range(min(n, len(ds)))]))  # type: ignore[arg-type]
 
 
 def _style_index(style: torch.Tensor, salt: int) -> list[int]:
@@ -99,7 +110,8 @@ class Baselines:
     seed: int = 0
 
     def names(self, synthetic: bool) -> list[str]:
-        return (["oracle"] if synthetic else []) + list(TRIVIAL)
+        programs = [p for p in PROGRAMS if synthetic or p not in NEEDS_MASKS]
+        return (["oracle"] if synthetic else []) + list(TRIVIAL) + programs
 
     def pair(self, name: str) -> tuple[nn.Module, nn.Module]:
         sd = self.model.style_dim
@@ -126,10 +138,19 @@ class Baselines:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.seed)
                 return Generator(self.model), Generator(self.model)
+        if name in PROGRAMS:
+            from .synthetic import SyntheticDomain
+            domain = {True: ("A", "B"), False: (None, None)}[isinstance(self.val_a, SyntheticDomain)]
+            stats = [_domain_stats(ds) for ds in (self.train_a, self.train_b)]
+            size = self.model.image_size
+            # gen_a decodes A from B inputs (b2a), gen_b decodes B from A inputs (a2b)
+            to_a, to_b = (Program(name, stats[1], stats[0], domain[1], size),
+                          Program(name, stats[0], stats[1], domain[0], size))
+            return _Baseline(sd, lambda c, s: to_a(c)), _Baseline(sd, lambda c, s: to_b(c))
         if name == "oracle":
             # a2b decodes with gen_b: B renderings of val_a's contents; b2a with gen_a: A renderings of val_b's
             return (_Baseline(sd, _Oracle(self.val_b, "A")), _Baseline(sd, _Oracle(self.val_a, "B")))
-        raise ValueError(f"unknown baseline {name!r}; choose from oracle, {', '.join(TRIVIAL)}")
+        raise ValueError(f"unknown baseline {name!r}; choose from oracle, {', '.join(TRIVIAL + PROGRAMS)}")
 
 
 def evaluate_baselines(data, model: ModelConfig, metrics: Sequence[str] | str, protocol=None,
@@ -158,4 +179,4 @@ def evaluate_baselines(data, model: ModelConfig, metrics: Sequence[str] | str, p
         yield {"generator": name, **result}
 
 
-__all__ = ["Baselines", "TRIVIAL", "evaluate_baselines"]
+__all__ = ["Baselines", "TRIVIAL", "PROGRAMS", "TUNED", "HELD_OUT", "evaluate_baselines"]

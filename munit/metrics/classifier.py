@@ -232,9 +232,14 @@ def load_or_train(data: EvalData, cfg: ClassifierConfig, device: torch.device, r
 class Acc(Scorer):
     """``acc``: translation accuracy -- the share of translated images that the domain classifier assigns to the
     target domain (the rigorous form of the seed blog's "does a captioner call the dog->cat output a cat"). The
-    classifier's own accuracy on the real val images is reported as ``acc/classifier_val``."""
+    classifier's own accuracy on the real val images is reported as ``acc/classifier_val``.
+
+    On the synthetic set an output counts only if it also keeps its input's content (shapes recovered as a target
+    image with 1 - IoU <= ``CONTENT_GATE``): a classifier alone has no "neither" class, so it calls a constant
+    image or noise a member of some domain; with the gate they score ~0."""
 
     name = "acc"
+    CONTENT_GATE = 0.5
 
     def __init__(self, resources: Resources):
         super().__init__(resources)
@@ -243,6 +248,7 @@ class Acc(Scorer):
 
     def start(self, data: EvalData, protocol: Protocol, device: torch.device) -> None:
         self.clf = self.res.classifier(data, device)
+        self.gated = all(isinstance(getattr(ds, "masks", None), torch.Tensor) for ds in (data.val_a, data.val_b))
 
     def begin(self, d: Direction) -> None:
         assert self.clf is not None
@@ -251,9 +257,14 @@ class Acc(Scorer):
 
     def update(self, d: Direction, batch: Batch) -> None:
         assert self.clf is not None
-        pred = self.clf.model(batch.uint8).argmax(1)
-        self.correct += (pred == d.target_label).sum()  # stays on the device: no sync per batch
-        self.total += pred.shape[0]
+        hit = self.clf.model(batch.uint8).argmax(1) == d.target_label
+        if self.gated:
+            from ..synthetic_fit import content_error
+            n = batch.images.shape[1]
+            masks = d.val.masks[batch.idx].to(hit.device).repeat_interleave(n, dim=0)  # type: ignore[attr-defined]
+            hit &= content_error(batch.flat, masks, d.target_domain).to(hit.device) <= self.CONTENT_GATE
+        self.correct += hit.sum()  # stays on the device: no sync per batch
+        self.total += hit.shape[0]
 
     def end(self, d: Direction) -> float:
         correct = int(self.correct)
@@ -268,7 +279,8 @@ class Acc(Scorer):
         assert self.clf is not None
         return {"backbone": self.clf.backbone, "classifier": self.clf.key_digest, "classifier_val": self.clf.val_acc,
                 "classifier_source": self.clf.source, "classifier_info": self.clf.info,
-                "n_fake": {k: v[1] for k, v in self.counts.items()}}
+                "n_fake": {k: v[1] for k, v in self.counts.items()},
+                "content_gate": f"1 - IoU <= {self.CONTENT_GATE}" if self.gated else None}
 
 
 __all__ = ["ClassifierConfig", "DomainClassifier", "ClassifierFeatures", "TrainedClassifier", "train_classifier",
