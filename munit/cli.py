@@ -28,6 +28,8 @@ EVALUATE_EXAMPLES = """examples:
   python -m munit evaluate --checkpoint runs/demo/checkpoints/last.pt --metrics acc,fcd,content
   python -m munit evaluate --checkpoint runs/afhq/checkpoints/last.pt --metrics fid,lpips,acc   # full protocol
   python -m munit evaluate --checkpoint C --metrics fid --n-val 100 --n-real 1000 --inception-weights W.pth
+  python -m munit data export --n 64 --out inputs/ && <your translator> && \
+      python -m munit evaluate --translations outputs/ --baselines     # outputs/a2b/val_0000_s0.png, ...
 offline: put weights-inception-2015-12-05-6726825d.pth and alexnet-owt-7be5be79.pth in $TORCH_HOME/hub/checkpoints
 (see docs/metrics.md) or pass --inception-weights / --alexnet-weights; MUNIT_ALLOW_DOWNLOAD=0 forbids downloads.
 """
@@ -163,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also score the reference generators (oracle on synthetic data, identity, negation, "
                          "constant colour, one fixed image, random init, style noise): one JSON line each, then "
                          "the checkpoint's if given")
+    ev.add_argument("--translations", default=None, metavar="DIR",
+                    help="score a folder of translations made by any program instead of a checkpoint: "
+                         "DIR/a2b/val_0000_s0.png is style 0 of the translation of 'munit data export''s A/val_0000.png "
+                         "into B, DIR/b2a/... the other way (N inputs x K styles each; docs/metrics.md)")
+    ev.add_argument("--data-seed", type=int, default=0,
+                    help="--translations: the synthetic set's seed the inputs were exported with (export's --seed)")
     add_data_args(ev, default=None)
     ev.add_argument("--metrics", default=None,
                     help="comma-separated metric names (fid, fcd, lpips, acc, content, fit, ...; see "
@@ -360,12 +368,14 @@ def cmd_evaluate(args) -> int:
     from .metrics.session import check_available, evaluate_checkpoint
     from .metrics.weights import weights_from_args
 
-    if not (args.checkpoint or args.baselines):
-        raise ConfigError("give --checkpoint C, --baselines, or both")
-    protocol = Protocol(n_val=args.n_val, n_styles=args.n_styles, n_real=args.n_real, batch_size=args.batch_size,
-                        seed=args.seed)
+    if not (args.checkpoint or args.baselines or args.translations):
+        raise ConfigError("give --checkpoint C, --translations DIR, --baselines, or --baselines with one of them")
     backbones = weights_from_args(args)
     clf = ClassifierConfig(epochs=args.classifier_epochs, min_steps=0) if args.classifier_epochs else None
+    if args.translations:
+        return _evaluate_translations(args, backbones, clf)
+    protocol = Protocol(n_val=args.n_val, n_styles=args.n_styles, n_real=args.n_real, batch_size=args.batch_size,
+                        seed=args.seed)
     if args.baselines:
         return _evaluate_baselines(args, protocol, backbones, clf)
     metrics = args.metrics or ",".join(DEFAULT_METRICS)
@@ -411,6 +421,61 @@ def _evaluate_baselines(args, protocol, backbones, clf) -> int:
                                      allow_unverified=args.allow_unverified_weights, extra=extra, seed=args.seed):
         if result["generator"] == "checkpoint":
             result["checkpoint"] = {"path": str(args.checkpoint), "step": int(meta["step"])}
+        print(json.dumps(result), flush=True)
+    return 0
+
+
+def _evaluate_translations(args, backbones, clf) -> int:
+    """``evaluate --translations DIR``: a folder of translations of the exported synthetic val inputs, scored like
+    a generator (every metric that applies by default); with --baselines the reference generators first."""
+    from types import SimpleNamespace
+
+    from .baselines import evaluate_baselines
+    from .data import DataConfig, load_domains
+    from .metrics.protocol import EvalData, Protocol
+    from .metrics.session import applicable_metrics, check_available
+    from .trainer import resolve_device
+    from .translations import generators, scan
+
+    if args.checkpoint:
+        raise ConfigError("--translations scores a folder; leave out --checkpoint (score it on its own)")
+    if args.data not in (None, SYNTHETIC):
+        raise ConfigError("--translations is scored against the embedded set's paired ground truth; leave out --data")
+    for name in ("n_val", "preset"):
+        if getattr(args, name) is not None:
+            raise ConfigError(f"--{name.replace('_', '-')} does not apply to --translations (the folder sets the "
+                              "inputs, styles and image size)")
+    folder = scan(args.translations)
+    if args.data_seed < 0:
+        raise ConfigError(f"--data-seed must be >= 0, got {args.data_seed}")
+    device = resolve_device(args.device)
+    dcfg = DataConfig(synthetic_val=folder.n_inputs, seed=args.data_seed)
+    size = folder.image_size
+    data = EvalData(*load_domains(dcfg, "train", size), *load_domains(dcfg, "val", size))
+    if args.metrics:
+        metrics = args.metrics
+        check_available(metrics, backbones, data_source=SYNTHETIC, allow_unverified=args.allow_unverified_weights)
+    else:
+        names, skipped = applicable_metrics(SYNTHETIC, backbones, args.allow_unverified_weights)
+        metrics = ",".join(n for n in names if not (folder.n_styles < 2 and n == "lpips"))
+        for name, why in skipped.items():
+            print(f"evaluate --translations: skipping {name}: {why}", file=sys.stderr)
+    protocol = Protocol(n_val=None, n_styles=folder.n_styles, n_real=args.n_real, batch_size=args.batch_size,
+                        seed=args.seed)
+    gen_a, gen_b = generators(folder, data.val_a.images, data.val_b.images)  # type: ignore[attr-defined]
+    names = None if args.baselines else []
+    if names is None:   # the folder's model is unknown: no random-init row; the rest need only the sizes
+        from .baselines import Baselines
+        names = [n for n in Baselines(data.train_a, data.train_b, data.val_a, data.val_b,
+                                      SimpleNamespace(image_size=size, style_dim=8)).names(True)  # type: ignore[arg-type]
+                 if n != "random_init"]
+    for result in evaluate_baselines(data, SimpleNamespace(image_size=size, style_dim=8), metrics,  # type: ignore[arg-type]
+                                     protocol, device, cache_dir=args.cache_dir, weights=backbones, classifier=clf,
+                                     allow_unverified=args.allow_unverified_weights, names=names,
+                                     extra=[("translations", gen_a, gen_b)], seed=args.seed):
+        if result["generator"] == "translations":
+            result["translations"] = {"path": str(folder.root), "inputs": folder.n_inputs,
+                                      "styles": folder.n_styles, "image_size": size, "data_seed": args.data_seed}
         print(json.dumps(result), flush=True)
     return 0
 
