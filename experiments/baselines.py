@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 
 def run_name(name: str, objective_key: str, value: float) -> str:
-    return f"baseline · {name} · {objective_key.split('/')[0]} {value:.4g}"
+    from .mlflow_ui import _short   # the trial runs' spelling of the key: "fit" for fit/mean, "fitn/worst"
+    return f"baseline · {name} · {_short(objective_key)} {value:.4g}"
 
 
 def existing(client: MlflowClient, experiment_id: str, study_name: str) -> dict[str, str]:

@@ -210,11 +210,24 @@ def _cuda(device: str) -> bool:
     return (device == "auto" and torch.cuda.is_available()) or device.startswith("cuda")
 
 
+def _refuse_a_used_run_folder(args) -> None:
+    """A fresh run never writes into another run's folder: it would replace that run's checkpoint and interleave
+    the two runs' log lines (a second process on the same --out did exactly that)."""
+    from .checkpoint import RunFolder
+
+    folder = RunFolder(args.out)
+    if not args.resume and (folder.has_checkpoint() or folder.log.is_file()):
+        what = "checkpoints/last.pt" if folder.has_checkpoint() else "log.jsonl"
+        raise ConfigError(f"--out {args.out} already holds a run ({what}): pass --resume to continue it, or choose "
+                          "another --out")
+
+
 def cmd_train(args) -> int:
     from .config import ModelConfig, from_dict
     from .metrics.weights import weights_from_args
     from .trainer import Trainer
 
+    _refuse_a_used_run_folder(args)
     saved = _resumed_config(args)   # on --resume, options left out keep the checkpoint's values
     data = data_config(args, saved=dict(saved["data"]) if saved else None)
     defaults = default_run(_cuda(args.device), data.source)

@@ -183,11 +183,12 @@ def test_baselines_are_reference_rows(study_store, study, table, capsys):
     import pandas as pd
 
     from analysis.tables import baseline_verdicts, sort_table, with_baselines
-    assert list(study.baselines.index) == ["oracle", "identity", "negation", "constant", "fixed_image",
-                                           "random_init", "style_noise"]
+    from munit.programs import PROGRAMS
+    names = ["oracle", "identity", "negation", "constant", "fixed_image", "random_init", "style_noise", *PROGRAMS]
+    assert list(study.baselines.index) == names
     full = sort_table(with_baselines(table, study), "objective", None, study)
     refs = full[full["status"] == "baseline"].set_index("baseline")
-    assert len(refs) == 7 and refs["trial"].isna().all() and len(full) == len(table) + 7
+    assert len(refs) == len(names) and refs["trial"].isna().all() and len(full) == len(table) + len(names)
     for name, r in study.baselines.iterrows():
         assert refs.at[name, "objective"] == r["metrics.fcd/mean"] == refs.at[name, "fcd/mean final"]
     assert list(full["objective"].dropna()) == sorted(full["objective"].dropna())   # sorted together

@@ -2,13 +2,15 @@
 then `munit evaluate --baselines --checkpoint` -- every baseline and the trained model through the real metric
 code, one JSON line each.
 
-This is the claim the default objective rests on (issues 11 and 14): the paired oracle is far ahead, a short CPU
-run beats every trivial generator, and the domain classifier does not credit the trivial ones with the target
-domain."""
+What a short CPU run shows: the paired oracle is far ahead, the run beats every trivial generator on fit/mean, and
+the domain classifier (gated by content on this set) does not credit a constant image or noise with either domain.
+It does NOT beat the no-learning programs of munit.programs in each direction: its fitn/worst is printed, not
+asserted (docs/metrics.md, "What a CPU budget reaches")."""
 import json
 import time
 
 from munit.baselines import TRIVIAL
+from munit.programs import PROGRAMS
 from munit.cli import main
 
 
@@ -28,14 +30,15 @@ def test_a_200_iteration_cpu_run_sits_between_the_oracle_and_every_trivial_basel
     assert train_s < 90, train_s
     capsys.readouterr()
     assert main(["evaluate", "--baselines", "--checkpoint", str(run / "checkpoints" / "last.pt"),
-                 "--metrics", "fit,acc", "--n-val", "64", "--n-styles", "4", "--device", "cpu"]) == 0
+                 "--metrics", "fit,fitn,acc", "--n-val", "64", "--n-styles", "4", "--device", "cpu"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     scores = {r["generator"]: r for r in lines}
-    assert list(scores) == ["oracle", *TRIVIAL, "checkpoint"]
+    assert list(scores) == ["oracle", *TRIVIAL, *PROGRAMS, "checkpoint"]
     fit = {k: r["fit/mean"] for k, r in scores.items()}
     shown = {k: round(v, 4) for k, v in fit.items()}
     print("fit/mean", shown, "acc/mean", {k: round(r["acc/mean"], 3) for k, r in scores.items()},
           f"train {train_s:.1f} s")
+    print("fitn a2b/b2a", {k: (round(r["fitn/a2b"], 2), round(r["fitn/b2a"], 2)) for k, r in scores.items()})
 
     assert fit["oracle"] < 0.003, shown
     assert fit["oracle"] + 0.05 < fit["checkpoint"], shown
@@ -43,5 +46,9 @@ def test_a_200_iteration_cpu_run_sits_between_the_oracle_and_every_trivial_basel
     assert fit["checkpoint"] + 0.003 < min(fit[n] for n in TRIVIAL), shown          # every trivial one
 
     assert scores["identity"]["acc/classifier_val"] >= 0.9, scores["identity"]["acc/classifier_val"]
-    for name in ("identity", "negation", "constant"):
-        assert scores[name]["acc/mean"] <= 0.6, (name, scores[name]["acc/mean"])
+    for name in ("identity", "negation", "constant", "style_noise", "fixed_image"):
+        for d in ("a2b", "b2a"):   # no direction credits them: at most 0.6 each
+            assert scores[name][f"acc/{d}"] <= 0.6, (name, d, scores[name][f"acc/{d}"])
+    for d in ("a2b", "b2a"):       # fitn: the oracle at 0, the best reference of each direction at 1
+        assert scores["oracle"][f"fitn/{d}"] < 0.05
+        assert min(scores[n][f"fitn/{d}"] for n in (*TRIVIAL, *PROGRAMS)) >= 1 - 1e-4   # float sums batched otherwise

@@ -85,7 +85,7 @@ def test_help_is_readable(capsys):
     (["train", "--preset", "tiny", "--lambda-x", "inf", "--out", "X"], "LossWeights.x must be a finite number"),
     (["train", "--preset", "tiny", "--device", "tpu", "--out", "X"], "device 'tpu'"),
     (["translate", "--checkpoint", "/nope.pt", "--input", "x.png", "--out", "X"], "checkpoint not found"),
-    (["evaluate", "--metrics", "fit"], "give --checkpoint C, --baselines, or both"),
+    (["evaluate", "--metrics", "fit"], "give --checkpoint C, --translations DIR, --baselines"),
     (["evaluate", "--baselines", "--data", "missing_dir", "--metrics", "fit"], "missing_dir"),
 ])
 def test_bad_input_gives_one_line_errors(argv, needle, capsys, tmp_path, monkeypatch):
@@ -103,10 +103,13 @@ def test_evaluate_baselines_then_the_checkpoint(trained, capsys):
                  "--metrics", "fit,content", "--max-images", "24", "--n-styles", "2"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     names = [r["generator"] for r in lines]
+    from munit.programs import PROGRAMS
     assert names == ["oracle", "identity", "negation", "constant", "fixed_image", "random_init", "style_noise",
-                     "checkpoint"]
+                     *PROGRAMS, "checkpoint"]
     fit = {r["generator"]: r["fit/mean"] for r in lines}
-    assert fit["oracle"] < 0.01 < 0.05 < min(v for k, v in fit.items() if k != "oracle")
+    from munit.baselines import TRIVIAL
+    assert fit["oracle"] < 0.01 < 0.05 < min(fit[k] for k in TRIVIAL)
+    assert fit["oracle"] < 0.01 < min(fit[k] for k in PROGRAMS)
     assert lines[-1]["checkpoint"]["step"] == 4 and lines[-1]["meta"]["fit"]["protocol"]["n_styles"] == 2
 
 
@@ -193,11 +196,23 @@ def test_default_objective_and_metrics_follow_the_data():
     """A study's default objective and side metrics: paired ones only where there is ground truth."""
     from munit.metrics import DEFAULT_METRICS, default_metrics, default_objective, registry
 
-    assert default_objective("synthetic") == "fit/mean" and default_objective("/data/afhq") == "fid/mean"
-    assert default_metrics("synthetic") == ("content", "acc", "fcd") and default_metrics("/data/afhq") == ("acc", "fcd")
+    assert default_objective("synthetic") == "fitn/worst" and default_objective("/data/afhq") == "fid/mean"
+    assert default_metrics("synthetic") == ("fit", "content", "acc", "fcd") and default_metrics("/data/afhq") == ("acc", "fcd")
     assert DEFAULT_METRICS == ("fid", "lpips", "acc")
     known = registry()
     for src in ("synthetic", "/data/afhq"):
         names = [default_objective(src).split("/")[0], *default_metrics(src)]
         assert all(n in known for n in names)
         assert src == "synthetic" or not any(known[n].synthetic_only for n in names)
+
+
+def test_a_fresh_run_refuses_a_used_run_folder(trained, capsys):
+    """Without --resume, `munit train --out` on another run's folder is one error line, and the folder is left as
+    it was (a second run there used to replace the checkpoint and interleave both runs' log lines)."""
+    ckpt, log = trained / "checkpoints" / "last.pt", trained / "log.jsonl"
+    before = (ckpt.read_bytes(), log.read_bytes())
+    capsys.readouterr()
+    assert main([*TRAIN, "--iters", "2", "--out", str(trained)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --out") and "pass --resume" in err and len(err.splitlines()) == 1
+    assert (ckpt.read_bytes(), log.read_bytes()) == before

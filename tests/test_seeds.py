@@ -23,7 +23,7 @@ def _seed_runs(c, trial_run):
 
 def test_seed_runs_nest_under_their_trial_and_optuna_gets_the_mean(tmp_path, capsys):
     root = tmp_path / "mlruns"
-    assert sweep.main(tiny_args(root, iters=4, eval_every=2, trials=3, metrics="content") +
+    assert sweep.main(tiny_args(root, iters=4, eval_every=2, trials=3, metrics="content", objective="fit/mean") +
                       ["--blog", "--seeds", "2", "--eval-repeats", "2", "--pruner", "none"]) == 0
     study, c = journal_study(root), client(root)
     assert study.user_attrs["settings"]["seeds"] == 2
@@ -75,7 +75,7 @@ def test_an_interrupted_multi_seed_trial_resumes_every_seed(tmp_path, monkeypatc
         return build(self, trial, configs, folder, run_id, seeds)
 
     monkeypatch.setattr(TrialRunner, "_train", interrupt_once)
-    args = tiny_args(root, iters=8, eval_every=4, trials=1, metrics="content") + ["--seeds", "2"]
+    args = tiny_args(root, iters=8, eval_every=4, trials=1, metrics="content", objective="fit/mean") + ["--seeds", "2"]
     assert sweep.main(args) == 130
     monkeypatch.undo()
     study = journal_study(root)

@@ -13,6 +13,8 @@ import pytest
 from optuna.trial import TrialState
 from PIL import Image
 
+from munit.programs import PROGRAMS
+
 from experiments import sweep
 from experiments.trial import TrialRunner
 from experiments.presets import BLOG_TRIALS, blog_params
@@ -42,7 +44,7 @@ def test_sweep_tracks_trials_in_mlflow_and_resumes_without_duplicates(tmp_path, 
     assert {"lambda_x", "lambda_s", "lambda_c", "lambda_cyc", "lr_step"} <= set(trials[0].params)
     assert trials[0].params["lambda_cyc"] == 0.0 and trials[2].params["lambda_cyc"] == 10.0
     assert trials[2].params["lr_step"] < trials[1].params["lr_step"]   # 3 vs 10 epochs, scaled
-    assert study.user_attrs["objective"] == "fit/mean" and study.user_attrs["settings"]["iters"] == 8
+    assert study.user_attrs["objective"] == "fitn/worst" and study.user_attrs["settings"]["iters"] == 8
     assert all(t.intermediate_values for t in trials)                  # reported at each evaluation
 
     parents, children = runs(root, "study"), runs(root, "trial")
@@ -59,7 +61,7 @@ def test_sweep_tracks_trials_in_mlflow_and_resumes_without_duplicates(tmp_path, 
         assert tags["optuna.state"] == trial.state.name and tags["munit.blog_trial"] == str(number + 1)
         base = f"trial-{number:03d}-blog{number + 1}"   # + the outcome: the runs table reads without a click
         if trial.state == TrialState.COMPLETE:
-            assert run.info.run_name == f"{base} · fit {trial.value:.4g}"
+            assert run.info.run_name == f"{base} · fitn/worst {trial.value:.4g}"
         else:
             assert run.info.run_name == f"{base} · pruned@{max(trial.intermediate_values)}"
         # pruned is a normal outcome: a green FINISHED, told apart from a FAILED one (tag and name say pruned)
@@ -83,24 +85,28 @@ def test_sweep_tracks_trials_in_mlflow_and_resumes_without_duplicates(tmp_path, 
 
     # the reference rows: every baseline scored once, with the study's metrics, nested in the parent run
     baselines = runs(root, "baseline")
+    from munit.programs import PROGRAMS
     assert [r.data.tags["munit.baseline"] for r in baselines] == ["oracle", "identity", "negation", "constant",
-                                                                    "fixed_image", "random_init", "style_noise"]
-    assert "baselines (fit/mean" in out and study.user_attrs["baselines"] == sorted(
+                                                                    "fixed_image", "random_init", "style_noise",
+                                                                    *PROGRAMS]
+    assert "baselines (fitn/worst" in out and study.user_attrs["baselines"] == sorted(
         r.data.tags["munit.baseline"] for r in baselines)
     for r in baselines:
         assert r.data.tags["mlflow.parentRunId"] == parent.info.run_id and r.info.status == "FINISHED"
-        assert r.data.metrics["objective"] == r.data.metrics["fit/mean"]
+        assert r.data.metrics["objective"] == r.data.metrics["fitn/worst"]
         assert {"content/mean", "acc/mean", "fcd/mean", "acc/classifier_val"} <= set(r.data.metrics)
-        assert r.info.run_name == f"baseline · {r.data.tags['munit.baseline']} · fit {r.data.metrics['fit/mean']:.4g}"
+        assert r.info.run_name == f"baseline · {r.data.tags['munit.baseline']} · fitn/worst {r.data.metrics['fitn/worst']:.4g}"
     fit = {r.data.tags["munit.baseline"]: r.data.metrics["fit/mean"] for r in baselines}
     assert fit["oracle"] < 0.01 < min(v for k, v in fit.items() if k != "oracle")
+    worst = {r.data.tags["munit.baseline"]: r.data.metrics["fitn/worst"] for r in baselines}
+    assert worst["oracle"] < 0.2 and min(v for k, v in worst.items() if k != "oracle") >= 1 - 1e-9
 
     # resume: a larger --trials adds the difference; the blog's trials are not enqueued again
     assert sweep.main(tiny_args(root, trials=5, baselines=True) + ["--blog"]) == 0
     study = journal_study(root)
     assert [t.number for t in study.get_trials()] == [0, 1, 2, 3, 4]
     assert sorted(t.user_attrs.get("blog_trial", 0) for t in study.get_trials()) == [0, 0, 1, 2, 3]
-    assert len(runs(root, "trial")) == 5 and len(runs(root, "study")) == 1 and len(runs(root, "baseline")) == 7
+    assert len(runs(root, "trial")) == 5 and len(runs(root, "study")) == 1 and len(runs(root, "baseline")) == 7 + len(PROGRAMS)
     # a finished study runs nothing more, and stored settings need not be repeated
     assert sweep.main(["--root", str(root), "--trials", "5", "--no-progress"]) == 0
     assert len(journal_study(root).get_trials()) == 5
