@@ -123,7 +123,7 @@ def with_baselines(df: pd.DataFrame, study: Study) -> pd.DataFrame:
 
 def baseline_verdicts(df: pd.DataFrame, study: Study) -> list[str]:
     """Sentences on the trials against the reference rows (single objective): how many complete trials beat
-    identity and every trivial baseline, and whether the best trial does."""
+    identity and every reference row (trivial generators and no-learning programs), and whether the best trial does."""
     if study.is_multi_objective or "baseline" not in df.columns:
         return []
     col = study.objective_columns[0]
@@ -139,9 +139,9 @@ def baseline_verdicts(df: pd.DataFrame, study: Study) -> list[str]:
     bar = trivial.min() if minimize else trivial.max()
     bar_name = str(trivial.idxmin() if minimize else trivial.idxmax())
     best = done[col].min() if minimize else done[col].max()
-    out = [f"{int(sum(beats(v, bar) for v in done[col]))} of {len(done)} complete trials beat every trivial "
-           f"baseline on {study.objective_keys[0] or col} (the best of them: {bar_name}, {bar:.4g}); the best trial "
-           f"({best:.4g}) {'does' if beats(best, bar) else 'does NOT'}."]
+    out = [f"{int(sum(beats(v, bar) for v in done[col]))} of {len(done)} complete trials beat every "
+           f"reference row on {study.objective_keys[0] or col} (the best of them: {bar_name}, {bar:.4g}); the best "
+           f"trial ({best:.4g}) {'does' if beats(best, bar) else 'does NOT'}."]
     if "identity" in trivial.index:
         worse = int(sum(not beats(v, trivial['identity']) for v in done[col]))
         if worse:

@@ -476,14 +476,14 @@ def _evaluate_translations(args, backbones, clf) -> int:
     protocol = Protocol(n_val=None, n_styles=folder.n_styles, n_real=args.n_real, batch_size=args.batch_size,
                         seed=args.seed)
     gen_a, gen_b = generators(folder, data.val_a.images, data.val_b.images)  # type: ignore[attr-defined]
-    names = None if args.baselines else []
-    if names is None:   # the folder's model is unknown: no random-init row; the rest need only the sizes
+    sizes = SimpleNamespace(image_size=size, style_dim=8)   # the baselines need only a model's sizes
+    names: list[str] = []
+    if args.baselines:   # the folder's model is unknown: no random-init row
         from .baselines import Baselines
-        names = [n for n in Baselines(data.train_a, data.train_b, data.val_a, data.val_b,
-                                      SimpleNamespace(image_size=size, style_dim=8)).names(True)  # type: ignore[arg-type]
-                 if n != "random_init"]
-    for result in evaluate_baselines(data, SimpleNamespace(image_size=size, style_dim=8), metrics,  # type: ignore[arg-type]
-                                     protocol, device, cache_dir=args.cache_dir, weights=backbones, classifier=clf,
+        every = Baselines(data.train_a, data.train_b, data.val_a, data.val_b, sizes).names(True)  # type: ignore[arg-type]
+        names = [n for n in every if n != "random_init"]
+    for result in evaluate_baselines(data, sizes, metrics, protocol, device,  # type: ignore[arg-type]
+                                     cache_dir=args.cache_dir, weights=backbones, classifier=clf,
                                      allow_unverified=args.allow_unverified_weights, names=names,
                                      extra=[("translations", gen_a, gen_b)], seed=args.seed):
         if result["generator"] == "translations":

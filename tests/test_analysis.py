@@ -195,8 +195,8 @@ def test_baselines_are_reference_rows(study_store, study, table, capsys):
     done = table[(table["status"] == "complete")]["objective"]
     bar = refs.drop("oracle")["objective"].min()
     said = baseline_verdicts(full, study)
-    assert said[0].startswith(f"{int((done < bar).sum())} of {len(done)} complete trials beat every trivial "
-                              "baseline on fcd/mean")
+    assert said[0].startswith(f"{int((done < bar).sum())} of {len(done)} complete trials beat every "
+                              "reference row on fcd/mean")
     rc, out, _ = _cli(capsys, "compare", "--experiment", study_store.main, "--tracking-uri",
                       study_store.tracking_uri, "--storage", study_store.storage)
     assert rc == 0 and "| baseline: identity" in out and "| baseline: oracle" in out and said[0][:40] in out
@@ -311,7 +311,7 @@ def test_report(study_store, study, study_report):
     assert html.count('src="data:image/png;base64,') >= 6 and "src=\"http" not in html and "<table" in html
     for n in study_store.run_ids:
         assert f">{study.label(n)}<" in html
-    assert ">baseline: identity<" in html and "complete trials beat every trivial baseline" in html
+    assert ">baseline: identity<" in html and "complete trials beat every reference row" in html
     logged = {Path(f.path).name for f in MlflowClient(tracking_uri=study_store.tracking_uri)
               .list_artifacts(study_store.parent_run_id, "report")}
     assert names <= logged

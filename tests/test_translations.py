@@ -58,6 +58,7 @@ def test_oracle_and_identity_folders_score_like_their_generators(tmp_path, capsy
     for d in ("a2b", "b2a"):   # the oracle's renderings, whatever their style, fit like the oracle row
         assert got[f"fit/{d}"] < 0.005 and abs(got[f"fit/{d}"] - by["oracle"][f"fit/{d}"]) < 0.002
         assert got[f"fitn/{d}"] < 0.1 and got[f"content/{d}"] < 0.05
+    assert any((tmp_path / "cache").rglob("*fitn*"))   # --cache-dir reaches the metrics
     identity = {d: by["identity"][f"fit/{d}"] for d in ("a2b", "b2a")}
     code, rows, err = _evaluate(_identity(tmp_path / "identity"), cache=tmp_path / "cache", capsys=capsys)
     assert code == 0, err
