@@ -68,10 +68,10 @@ def test_make_figures_writes_domains_and_translations(checkpoint, tmp_path, caps
     _check_domains(_pixels(tmp_path / "domains.png"), size=64)
 
     img = _pixels(tmp_path / "translations.png")
-    # 32 px tiles enlarged 3x; per direction: input, oracle, 2 checkpoint styles, 6 trivial baselines
-    grid = figures.Grid(rows=6, cols=10, tile=96, heading=True, title_lines=3, left=44)
+    # 32 px tiles enlarged 3x; per direction: input, oracle, 2 checkpoint styles, 6 trivial baselines, 3 programs
+    grid = figures.Grid(rows=6, cols=13, tile=96, heading=True, title_lines=3, left=44)
     width, height, tops = figures.stacked([grid, grid])
-    assert img.shape == (height, width, 3) == (1322, 1037, 3)
+    assert img.shape == (height, width, 3) == (1322, 1334, 3)
     val_a, val_b = synthetic_domains(32, "val", 16)
     for (name, _, target), val, top in zip(figures.DIRECTIONS, (val_a, val_b), tops):
         inputs = _hwc(val.images[:6])
@@ -80,9 +80,10 @@ def test_make_figures_writes_domains_and_translations(checkpoint, tmp_path, caps
             assert np.array_equal(_tile(img, grid, top, r, 4), figures.enlarge(inputs[r], 3))    # identity
         fit = printed["fit"][name]
         assert list(fit) == ["oracle", "checkpoint, style 1", "checkpoint, style 2", "identity", "negation",
-                             "constant", "fixed_image", "random_init", "style_noise"]
+                             "constant", "fixed_image", "random_init", "style_noise", *figures.FIGURE_PROGRAMS]
         assert fit["oracle"] < 0.005                       # a target rendering of the input's content
-        assert min(fit[k] for k in list(fit)[3:]) > 0.025  # no trivial generator comes close
+        assert min(fit[k] for k in list(fit)[3:9]) > 0.025  # no trivial generator comes close
+        assert min(fit[k] for k in figures.FIGURE_PROGRAMS) > 0.01   # flattening comes closest (B -> A)
         assert all(np.isfinite(v) for v in fit.values())
         assert fit["checkpoint, style 1"] != fit["checkpoint, style 2"]
 

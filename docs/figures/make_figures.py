@@ -33,7 +33,10 @@ FONT = 8                         # points (at DPI 100: ~11 px)
 TEXT = (0.16, 0.16, 0.16)
 DIRECTIONS = (("a2b", "A", "B"), ("b2a", "B", "A"))
 CHECKPOINT_STYLES = 2            # translations of the checkpoint per input (random styles)
-LABELS = {"fixed_image": "fixed image", "random_init": "random init", "style_noise": "style noise"}
+LABELS = {"fixed_image": "fixed image", "random_init": "random init", "style_noise": "style noise",
+          "blur_recolour": "blur, recolour", "paint_target": "paint, target colours", "flatten": "flatten shapes"}
+# the no-learning programs drawn beside the trivial baselines: one per family (munit.programs)
+FIGURE_PROGRAMS = ("blur_recolour", "paint_target", "flatten")
 
 
 # ------------------------------------------------------------------------------------------------ layout
@@ -172,7 +175,8 @@ def domains_figure(out: Path = HERE / "domains.png", **kw) -> Path:
 
 def translation_columns(checkpoint: str | Path, inputs: int = 6, seed: int = 0, device: str = "cpu"
                         ) -> dict[str, dict[str, object]]:
-    """Per direction: the input images and, per column (oracle, the checkpoint's styles, every trivial baseline),
+    """Per direction: the input images and, per column (oracle, the checkpoint's styles, every trivial baseline and
+    three no-learning programs),
     the outputs (uint8 [N, 3, S, S]) and their mean fit error. The generators are those of ``evaluate
     --baselines``: :class:`munit.baselines.Baselines` on the checkpoint's own data config."""
     from munit.baselines import TRIVIAL, Baselines
@@ -195,7 +199,7 @@ def translation_columns(checkpoint: str | Path, inputs: int = 6, seed: int = 0, 
     n = min(inputs, len(val_a))
     maker = Baselines(train_a, train_b, val_a, val_b, mcfg, seed)
     pairs = {"oracle": maker.pair("oracle"), "checkpoint": (gen_a, gen_b),
-             **{name: maker.pair(name) for name in TRIVIAL}}
+             **{name: maker.pair(name) for name in (*TRIVIAL, *FIGURE_PROGRAMS)}}
     out: dict[str, dict[str, object]] = {}
     with torch.no_grad():
         for index, (name, src_domain, dst_domain) in enumerate(DIRECTIONS):
