@@ -142,6 +142,11 @@ def baseline_verdicts(df: pd.DataFrame, study: Study) -> list[str]:
     out = [f"{int(sum(beats(v, bar) for v in done[col]))} of {len(done)} complete trials beat every "
            f"reference row on {study.objective_keys[0] or col} (the best of them: {bar_name}, {bar:.4g}); the best "
            f"trial ({best:.4g}) {'does' if beats(best, bar) else 'does NOT'}."]
+    if (study.objective_keys[0] or col).startswith("fitn/worst") and minimize:
+        # fitn is 1 at each direction's best reference, so < 1 = better than every reference in each direction
+        # (a reference row's own fitn/worst is its worse direction: no row sits at 1 in both)
+        n = int(sum(v < 1 for v in done[col]))
+        out.append(f"{n} of {len(done)} complete trials beat every reference in each direction (fitn/worst < 1).")
     if "identity" in trivial.index:
         worse = int(sum(not beats(v, trivial['identity']) for v in done[col]))
         if worse:

@@ -117,3 +117,23 @@ def test_crowded_figures_grey_all_but_the_best_few(crowd, tmp_path, monkeypatch)
     assert best == set(done.index[:figures.HIGHLIGHT])
     figures.parallel_coordinates(crowd, compare_table(crowd), tmp_path / "pc.png")
     assert drawn["pc.png"][1][-1].endswith("other trials")
+
+
+def test_fitn_verdict_counts_trials_below_one_in_each_direction():
+    """On fitn/worst the bar that means "beats every reference in each direction" is 1, not the best reference
+    row's own fitn/worst (its worse direction is above 1): the verdict says how many complete trials are below 1."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from analysis.tables import baseline_verdicts
+    df = pd.DataFrame({"status": ["baseline", "baseline", "complete", "complete", "complete"],
+                       "baseline": ["oracle", "flatten", None, None, None],
+                       "objective": [0.0, 1.25, 0.9, 1.1, 3.0]})
+    study = SimpleNamespace(is_multi_objective=False, objective_columns=["objective"], directions=["minimize"],
+                            objective_keys=["fitn/worst"])
+    said = baseline_verdicts(df, study)
+    assert said[0].startswith("2 of 3 complete trials beat every reference row on fitn/worst")
+    assert "1 of 3 complete trials beat every reference in each direction (fitn/worst < 1)." in said
+    study.objective_keys = ["fit/mean"]
+    assert not any("each direction" in s for s in baseline_verdicts(df, study))
