@@ -34,6 +34,10 @@ def test_sweep_tracks_trials_in_mlflow_and_resumes_without_duplicates(tmp_path, 
     assert sweep.main(tiny_args(root, trials=3, baselines=True) + ["--blog"]) == 0
     out = capsys.readouterr().out
     assert f"mlflow ui --backend-store-uri sqlite:///{root}/mlflow.db" in out and "best: trial" in out
+    # the answer to "did it work?", against the baselines read back from MLflow, then what to run next
+    assert re.search(r"did it work\? best \S+ (beats|does NOT beat) every baseline \((next|best): \w+ \S+\); "
+                     r"\d of \d complete trials? do", out), out
+    assert "python -m munit translate --checkpoint " in out and "analysis compare --experiment munit-sweep" in out
 
     study = journal_study(root)
     trials = study.get_trials()
