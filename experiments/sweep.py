@@ -146,8 +146,8 @@ OPTIONS: tuple[Option, ...] = (
            "than GPUs share them round robin; --device cuda:N puts every worker on GPU N); on CPU as many as pay: "
            "one per core for the tiny preset, per 2 cores for small, 1 for paper", WORKER, kw=dict(type=int)),
     Option("fast_path", f"speed levers of this worker's training step (munit.fastpath; no effect on what is "
-           f"computed beyond rounding). Default: {cuda_default().levers_name} on CUDA (the speed setting "
-           f"{CUDA_DEFAULT}), eager on CPU", WORKER, kw=dict(choices=list(LEVERS))),
+           f"computed beyond rounding): {', '.join(LEVERS)}. Default: {cuda_default().levers_name} on CUDA (the "
+           f"speed setting {CUDA_DEFAULT}), eager on CPU", WORKER, kw=dict(choices=list(LEVERS), metavar="LEVERS")),
     Option("threads", "torch CPU threads per worker (default on CPU: the cores this process may use, shared "
            "among the workers)", WORKER, kw=dict(type=int)),
     Option("heartbeat", "seconds between heartbeats (RDB storages; a trial silent for twice that is failed and "
@@ -374,7 +374,8 @@ def _baselines(cfg: SweepConfig, s, device) -> None:
     if logged and not cfg.no_summary:
         key = s.settings.objective_keys[0]
         shown = ", ".join(f"{n} {v.get(key, float('nan')):.4g}" for n, v in logged.items())
-        print(f"baselines ({key}, {time.perf_counter() - t0:.0f} s): {shown}", flush=True)
+        from experiments.console import fit
+        print(fit(f"baselines ({key}, {time.perf_counter() - t0:.0f} s): {shown}", indent="  "), flush=True)
 
 
 def _states(study) -> dict[str, int]:
@@ -460,7 +461,10 @@ def format_summary(r: SweepSummary) -> str:
     lines.append(f"the study's runs:      {runs_url(mask_url(r.tracking_uri), r.experiment_id)}")
     lines.append(f"Optuna dashboard:      optuna-dashboard {shlex.quote(mask_url(r.storage))}   "
                  "(pip install optuna-dashboard)")
-    return "\n".join(lines + verdict)
+    from experiments.console import fit
+    # prose wrapped to the terminal; a command (what is pasted) or a URL stays on one line
+    paste = ("open the MLflow UI:", "the study's runs:", "Optuna dashboard:", "  python ", "  its checkpoint:")
+    return "\n".join(line if line.startswith(paste) else fit(line, indent="    ") for line in lines + verdict)
 
 
 def continue_command(argv: Sequence[str]) -> str:

@@ -88,3 +88,19 @@ def test_the_parent_of_several_workers_prints_the_verdict_and_describes_the_runs
     parent, trial = runs(root, "study")[0], runs(root, "trial")[0]
     assert "Best: **trial 0**" in parent.data.tags["mlflow.note.content"]
     assert trial.data.tags["mlflow.note.content"].startswith("**Best trial of the study** (rank 1 of 1")
+
+
+def test_swept_floats_are_logged_as_three_digit_display_values():
+    from experiments.trial import display_value
+    assert display_value(7.98262191e-05) == "7.98e-05" and display_value(12.3456) == "12.3"
+    assert display_value(3) == 3 and display_value("adam") == "adam"
+
+
+def test_trial_and_summary_lines_fit_the_terminal_but_commands_stay_whole(monkeypatch):
+    from experiments.console import fit
+    monkeypatch.setenv("COLUMNS", "60")
+    long = "trial    3  complete   fitn/worst 4.59 (new best)   " + "  ".join(f"lambda_{i} 0.1234" for i in range(9))
+    lines = fit(long, indent=" " * 17, fields=True).splitlines()
+    assert len(lines) > 1 and max(map(len, lines)) <= 60 and lines[1].startswith(" " * 17 + "lambda_")
+    url = "http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning&viewStateShareKey=x"
+    assert url in fit(f"  runs: {url}").splitlines()[-1]   # never broken inside
