@@ -37,9 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="one row per trial: params, status, metrics, throughput, objective")
     _common(c)
     c.add_argument("--format", "-f", choices=("markdown", "csv", "latex", "html"), default="markdown")
-    c.add_argument("--brief", action="store_true",
-                   help="fit 120 columns: metric means' final values only (a2b/b2a and best columns left out, but "
-                        "the objective's), least needed columns dropped if still too wide")
+    width = c.add_mutually_exclusive_group()
+    width.add_argument("--brief", action="store_true",
+                       help="metric means' final values only (a2b/b2a and best columns left out, but the "
+                            "objective's), least needed columns dropped if still wider than the terminal")
+    width.add_argument("--wide", action="store_true",
+                       help="every column, however wide (default: the least needed columns are left out until the "
+                            "table fits the terminal, 120 columns when it is not one)")
     c.add_argument("--all-columns", action="store_true",
                    help="also the columns that are the same in every trial (left out by default)")
     c.add_argument("--top", type=int, default=3, help="trials with seeds: compare the best with the next of "
@@ -50,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(r)
     r.add_argument("--no-log", action="store_true", help="do not log the report to the study's parent MLflow run")
     return ap
+
+
+def terminal_width() -> int:
+    """The terminal's columns; 120 when the output is not a terminal ($COLUMNS wins where set)."""
+    import shutil
+    return max(40, shutil.get_terminal_size((120, 24)).columns)
 
 
 def _out(args: argparse.Namespace) -> Path:
@@ -68,20 +78,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {n}", file=sys.stderr)
     if args.command == "compare":
         from .tables import (EXTENSIONS, baseline_verdicts, compare_table, default_sort, render, screen, sort_table,
-                             with_baselines)
+                             value_note, with_baselines)
 
         trials = compare_table(study)
         table = sort_table(with_baselines(trials, study), args.sort or default_sort(study), args.ascending, study)
         if args.format == "csv":   # machine-readable: every column, raw numbers
             text = render(table, study, "csv")
         else:
-            shown, notes = screen(table, study, args.brief, args.all_columns)
-            notes = baseline_verdicts(table, study) + notes
+            cols = terminal_width()
+            shown, notes = screen(table, study, args.brief, args.all_columns, width=cols, fit=not args.wide)
+            notes = baseline_verdicts(table, study) + [n for n in [value_note(study)] if n] + notes
             text = render(shown, study, args.format, mark_best=True, brief_labels=args.brief)
             marks = "★ = best by the objective" if not study.is_multi_objective else "★ = Pareto-optimal"
             if args.format == "markdown":   # notes wrapped to the table's width, as markdown lines
                 import textwrap
-                text += "\n" + "\n".join(textwrap.fill(n, 118) + "  " for n in [marks, *notes]) + "\n"
+                text += "\n" + "\n".join(textwrap.fill(n, cols - 2) + "  " for n in [marks, *notes]) + "\n"
             else:
                 for n in [marks, *notes]:
                     print(f"note: {n}", file=sys.stderr)

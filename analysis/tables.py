@@ -121,6 +121,16 @@ def with_baselines(df: pd.DataFrame, study: Study) -> pd.DataFrame:
     return out
 
 
+def value_note(study: Study) -> str | None:
+    """Which value of a trial Optuna sees: the objective column is the final evaluation's (single objective)."""
+    if study.is_multi_objective or not study.objective_keys or not study.objective_keys[0]:
+        return None
+    key = study.objective_keys[0]
+    return (f"{study.objective_columns[0]} = {key} at the trial's last evaluation: the value Optuna ranks trials "
+            f"by; '{key} best' = the best of its evaluations (a pruned trial's value is its last one before it "
+            "stopped). Each trial keeps only its last checkpoint.")
+
+
 def baseline_verdicts(df: pd.DataFrame, study: Study) -> list[str]:
     """Sentences on the trials against the reference rows (single objective): how many complete trials beat
     identity and every reference row (trivial generators and no-learning programs), and whether the best trial does."""
@@ -240,10 +250,11 @@ _EXPENDABLE = ("it_per_s", "wall_s", "iters")
 
 
 def screen(df: pd.DataFrame, study: Study, brief_table: bool = False, all_columns: bool = False,
-           width: int = 120) -> tuple[pd.DataFrame, list[str]]:
+           width: int = 120, fit: bool = False) -> tuple[pd.DataFrame, list[str]]:
     """A comparison table for a screen: reading order, constant columns dropped (unless ``all_columns``),
-    and for ``brief_table`` only the metric means' final values, then (if still wider than ``width`` characters
-    in markdown) the least needed columns dropped until it fits. Returns (table, notes on what was left out)."""
+    and for ``brief_table`` only the metric means' final values, then (``brief_table`` or ``fit``: if still wider
+    than ``width`` characters in markdown) the least needed columns dropped until it fits. Returns (table, notes
+    on what was left out)."""
     out = arrange(df, study)
     notes: list[str] = []
     if not all_columns:
@@ -261,25 +272,32 @@ def screen(df: pd.DataFrame, study: Study, brief_table: bool = False, all_column
         # others the final value
         out = out[[c for c in out.columns if not (c.endswith(" best") and c[:-5] not in objective_metrics)
                    and not (c.endswith(" final") and c[:-6] in objective_metrics)]]
+    if brief_table or fit:
+        objective_metrics = {k for k in study.objective_keys if k}
         cut = []
         protected = {"trial", "status", *study.objective_columns}
         protected |= {f"{c}{CI}" for c in protected}
         metrics = tuple(c for c in reversed(out.columns) if (" " in c or "/" in c) and c not in protected
                         and not c.endswith(CI) and c.split(" ")[0] not in objective_metrics)
+        # a2b/b2a columns before the means
+        metrics = tuple(sorted(metrics, key=lambda c: not any(f"/{d} " in c or c.endswith(f"/{d}")
+                                                              for d in ("a2b", "b2a"))))
         last = tuple(c for c in out.columns if c.split(" ")[0] in objective_metrics and not c.endswith(CI))
-        for c in (*_EXPENDABLE, *metrics, *last):
-            if _width(out, study) <= width:
+        params = tuple(p for p in reversed(study.param_names) if p in out.columns) if fit else ()
+        for c in (*_EXPENDABLE, *metrics, *last, *params):
+            if _width(out, study, brief_table) <= width:
                 break
             if c in out.columns and c not in protected:
                 out = out.drop(columns=[c, *([f"{c}{CI}"] if f"{c}{CI}" in out.columns else [])])
                 cut.append(c)
         if cut:
-            notes.append(f"left out to fit {width} columns: {', '.join(cut)} (drop --brief for every column)")
+            notes.append(f"left out to fit {width} columns: {', '.join(cut)} (--wide for every column)")
     return out, notes
 
 
-def _width(df: pd.DataFrame, study: Study) -> int:
-    return max(len(line) for line in render(df, study, "markdown", brief_labels=True).splitlines())
+def _width(df: pd.DataFrame, study: Study, brief_labels: bool = True) -> int:
+    return max(len(line) for line in render(df, study, "markdown", mark_best=True,
+                                            brief_labels=brief_labels).splitlines())
 
 
 def fmt_number(v: object, column: str = "", params: Iterable[str] = (), int_params: Iterable[str] = ()) -> str:
@@ -345,5 +363,5 @@ def render(df: pd.DataFrame, study: Study, fmt: str, mark_best: bool = False, br
     return disp.to_html(index=False, border=0, classes="trials", escape=True)
 
 
-__all__ = ["compare_table", "with_baselines", "baseline_verdicts", "brief", "screen", "arrange", "drop_constant", "best_trials", "default_sort", "sort_table", "render", "display_table", "eval_columns", "extra_columns",
+__all__ = ["compare_table", "with_baselines", "baseline_verdicts", "value_note", "brief", "screen", "arrange", "drop_constant", "best_trials", "default_sort", "sort_table", "render", "display_table", "eval_columns", "extra_columns",
            "fmt_number", "FORMATS", "EXTENSIONS", "MISSING"]

@@ -32,6 +32,27 @@ def fmt(v: Any) -> str:
     return f"{x:.4g}"
 
 
+def terminal_width() -> int:
+    """The terminal's columns; 120 when the output is not a terminal ($COLUMNS wins where set)."""
+    import shutil
+    return max(40, shutil.get_terminal_size((120, 24)).columns)
+
+
+def fit(line: str, width: int | None = None, indent: str = "      ", fields: bool = False) -> str:
+    """``line`` wrapped at spaces to ``width`` columns (the terminal's), continuation lines indented; a word longer
+    than the width (a URL, a path) is never broken. ``fields``: break only between fields (runs of 2+ spaces), so
+    that ``lambda_x 7.12`` stays together."""
+    import re
+    import textwrap
+    width = width or terminal_width()
+    if len(line) <= width:
+        return line
+    glue = "\x00"
+    text = re.sub(r"(?<=\S) (?=\S)", glue, line) if fields else line
+    out = textwrap.wrap(text, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
+    return "\n".join(out).replace(glue, " ") or line
+
+
 def outcome(t) -> str:
     """'complete', 'pruned@80', 'failed', 'running', ..."""
     state = t.state.name.lower()
@@ -122,7 +143,8 @@ class StudyConsole:
             self.shown.add(t.number)
             if t.state.name == "COMPLETE" and len(self.objective) == 1 and t.values and self._better(t.values[0]):
                 self.best = (t.values[0], t.number)
-            self.print(trial_line(t, self.objective, self.best[1] if self.best else None))
+            self.print(fit(trial_line(t, self.objective, self.best[1] if self.best else None), indent=" " * 17,
+                           fields=True))
             if self.bar is not None:
                 self.bar.update(1)
                 self._postfix()
@@ -183,4 +205,4 @@ class TrialProgress(Callback):
         self.console.on_iteration(self.number, step, self.total)
 
 
-__all__ = ["fmt", "outcome", "trial_line", "header", "StudyConsole", "TrialProgress"]
+__all__ = ["fmt", "fit", "terminal_width", "outcome", "trial_line", "header", "StudyConsole", "TrialProgress"]

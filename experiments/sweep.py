@@ -146,8 +146,8 @@ OPTIONS: tuple[Option, ...] = (
            "than GPUs share them round robin; --device cuda:N puts every worker on GPU N); on CPU as many as pay: "
            "one per core for the tiny preset, per 2 cores for small, 1 for paper", WORKER, kw=dict(type=int)),
     Option("fast_path", f"speed levers of this worker's training step (munit.fastpath; no effect on what is "
-           f"computed beyond rounding). Default: {cuda_default().levers_name} on CUDA (the speed setting "
-           f"{CUDA_DEFAULT}), eager on CPU", WORKER, kw=dict(choices=list(LEVERS))),
+           f"computed beyond rounding): {', '.join(LEVERS)}. Default: {cuda_default().levers_name} on CUDA (the "
+           f"speed setting {CUDA_DEFAULT}), eager on CPU", WORKER, kw=dict(choices=list(LEVERS), metavar="LEVERS")),
     Option("threads", "torch CPU threads per worker (default on CPU: the cores this process may use, shared "
            "among the workers)", WORKER, kw=dict(type=int)),
     Option("heartbeat", "seconds between heartbeats (RDB storages; a trial silent for twice that is failed and "
@@ -243,6 +243,8 @@ class SweepSummary:
     best: list                     # optuna FrozenTrials
     wall_s: float
     interrupted: bool = False
+    verdict: Any = None            # experiments.verdict.Verdict (single objective, a complete trial)
+    synthetic: bool = True         # the study's data: the translate command's example input
 
 
 def run_sweep(cfg: SweepConfig) -> SweepSummary:
@@ -323,9 +325,36 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
         console.close(s.study)
         close_parent(s.client, s.study, s.parent_run_id, interrupted)
     states = _states(s.study)
+    best = best_trials(s.study)
+    verdict = None if cfg.no_summary else _verdict(cfg, s, best, directions, states)
     return SweepSummary(cfg.study_name, cfg.storage_url, cfg.tracking, s.experiment_id, s.parent_run_id,
-                        cfg.trials_dir, s.settings, cfg.trials, states, best_trials(s.study),
-                        time.perf_counter() - t0, interrupted)
+                        cfg.trials_dir, s.settings, cfg.trials, states, best,
+                        time.perf_counter() - t0, interrupted, verdict, s.settings.synthetic)
+
+
+def _verdict(cfg: SweepConfig, s, best: list, directions: list[str], states: dict[str, int]):
+    """The best trial against the study's reference rows (read back from MLflow: in the default multi-worker
+    mode a worker logged them), and the descriptions of the parent run and the best trial's run."""
+    import optuna
+
+    from experiments.verdict import Verdict, baseline_values, best_checkpoint, describe_runs
+
+    keys = s.settings.objective_keys
+    if len(keys) != 1:
+        return None
+    minimize = directions[0] == "minimize"
+    complete = [t for t in s.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+                if t.values]
+    verdict = None
+    try:
+        refs = baseline_values(s.client, s.experiment_id, cfg.study_name, keys[0])
+        if best:
+            verdict = Verdict(keys[0], minimize, best[0].values[0], [t.values[0] for t in complete], refs)
+        describe_runs(s.client, s.parent_run_id, best[0] if best else None, cfg.study_name, keys[0], minimize,
+                      complete, verdict, best_checkpoint(cfg.trials_dir, best[0]) if best else None, states)
+    except Exception as e:  # noqa: BLE001 -- the summary must not fail on a tracking hiccup
+        log.warning("could not compare the best trial with the baselines: %s", e)
+    return verdict
 
 
 def _baselines(cfg: SweepConfig, s, device) -> None:
@@ -345,7 +374,8 @@ def _baselines(cfg: SweepConfig, s, device) -> None:
     if logged and not cfg.no_summary:
         key = s.settings.objective_keys[0]
         shown = ", ".join(f"{n} {v.get(key, float('nan')):.4g}" for n, v in logged.items())
-        print(f"baselines ({key}, {time.perf_counter() - t0:.0f} s): {shown}", flush=True)
+        from experiments.console import fit
+        print(fit(f"baselines ({key}, {time.perf_counter() - t0:.0f} s): {shown}", indent="  "), flush=True)
 
 
 def _states(study) -> dict[str, int]:
@@ -397,13 +427,28 @@ def format_summary(r: SweepSummary) -> str:
     preset = SWEEP_PRESETS.get(s.preset)
     if preset is not None and preset.note and s.lr == preset.lr and not lr_swept:
         lines.append(f"  note: {preset.note}")
+    from experiments.verdict import best_checkpoint, final_vs_best, next_commands
+    single = len(s.objective_keys) == 1
     for t in r.best[:5]:
         vals = ", ".join(f"{k} = {v:.4f}" for k, v in zip(s.objective_keys, t.values))
-        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
-        label = "best" if len(s.objective_keys) == 1 else "Pareto"
+        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
+        label = "best" if single else "Pareto"
         blog = f" (blog trial {t.user_attrs[contract.ATTR_BLOG]})" if t.user_attrs.get(contract.ATTR_BLOG) else ""
         lines.append(f"{label}: trial {t.number}{blog}: {vals}; {params}; MLflow run "
                      f"{t.user_attrs.get(contract.ATTR_RUN_ID, '?')}")
+    verdict: list[str] = []
+    if r.best and single:
+        from experiments.study import direction
+        t = r.best[0]
+        minimize = direction(s.objective_keys[0]) == "minimize"
+        ckpt = best_checkpoint(r.trials_dir, t)
+        verdict.append(f"did it work? {r.verdict.sentence() if r.verdict is not None else 'no baselines to compare'}")
+        if r.verdict is not None and r.verdict.ceiling():
+            verdict.append(f"  {r.verdict.ceiling()}")
+        verdict += [f"  trial {t.number}: {final_vs_best(t, s.objective_keys[0], minimize)}",
+                  f"  its checkpoint: {ckpt}",
+                  "next:", *(f"  {c}" for c in next_commands(r.study_name, r.tracking_uri, r.storage, ckpt,
+                                                             r.synthetic))]
     lines += ["results:",
               f"  MLflow tracking URI  {mask_url(r.tracking_uri)}  (experiment {r.study_name!r}, "
               f"id {r.experiment_id}; "
@@ -412,11 +457,15 @@ def format_summary(r: SweepSummary) -> str:
               f"  trial folders        {r.trials_dir}/<trial number>/"]
     from experiments.mlflow_ui import runs_url
     if not r.tracking_uri.startswith(("http://", "https://")):
-        lines.append(f"open the MLflow UI:    mlflow ui --backend-store-uri {mask_url(r.tracking_uri)} --port 5000")
+        lines.append(f"open the MLflow UI:    MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui --backend-store-uri "
+                     f"{mask_url(r.tracking_uri)} --port 5000")
     lines.append(f"the study's runs:      {runs_url(mask_url(r.tracking_uri), r.experiment_id)}")
     lines.append(f"Optuna dashboard:      optuna-dashboard {shlex.quote(mask_url(r.storage))}   "
                  "(pip install optuna-dashboard)")
-    return "\n".join(lines)
+    from experiments.console import fit
+    # prose wrapped to the terminal; a command (what is pasted) or a URL stays on one line
+    paste = ("open the MLflow UI:", "the study's runs:", "Optuna dashboard:", "  python ", "  its checkpoint:")
+    return "\n".join(line if line.startswith(paste) else fit(line, indent="    ") for line in lines + verdict)
 
 
 def continue_command(argv: Sequence[str]) -> str:

@@ -380,19 +380,27 @@ class TrialRunner:
 
 def trial_params(params: dict[str, Any], configs: dict[str, Any], space: SearchSpace, settings: StudySettings,
                  fast_path: str) -> dict[str, Any]:
-    """A trial run's MLflow params (their names: :mod:`experiments.contract`), from what its trainers train with."""
-    out: dict[str, Any] = dict(params)
+    """A trial run's MLflow params (their names: :mod:`experiments.contract`), from what its trainers train with.
+    The swept floats as display values, 3 significant digits (``7.98e-05``, not ``7.98262191...`` cut off by the
+    runs table's column); the exact value stays in the Optuna study, which analysis reads first."""
+    out: dict[str, Any] = {k: display_value(v) for k, v in params.items()}
     for f in dataclasses.fields(configs["weights"]):   # the swept weights are there already, by their names
         if not space.sweeps(f"weights.{f.name}"):
             out.setdefault(f"{contract.WEIGHT_PARAM_PREFIX}{f.name}", getattr(configs["weights"], f.name))
     for name, target in contract.TRIAL_CONFIG_PARAMS.items():
         config, _, fname = target.partition(".")
         out[name] = getattr(configs[config], fname)
+    out.update({k: display_value(v) for k, v in params.items() if k in out})   # swept: the display value
     out.update({name: getattr(settings, name) for name in contract.TRIAL_STUDY_PARAMS})
     out[contract.PARAM_FAST_PATH] = fast_path
     if len(settings.seed_list) > 1:
         out[contract.PARAM_SEEDS] = ",".join(map(str, settings.seed_list))
     return out
+
+
+def display_value(v: Any) -> Any:
+    """A swept parameter as the runs table shows it: floats with 3 significant digits, anything else as it is."""
+    return f"{v:.3g}" if isinstance(v, float) else v
 
 
 def _kept(runs: list[SeedRun], step: int) -> str:
@@ -420,4 +428,4 @@ def _frozen(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
     return next(t for t in study.get_trials(deepcopy=True) if t.number == number)
 
 
-__all__ = ["TrialContext", "SeedRun", "TrialRunner", "trial_params"]
+__all__ = ["TrialContext", "SeedRun", "TrialRunner", "trial_params", "display_value"]

@@ -362,3 +362,22 @@ def test_image_artifact_names():
     assert old and old.key == "samples/b2a" and old.step == 7
     assert parse_image_artifact("images/samples~a2b+step+40+timestamp+17+0a-b+compressed.webp") is None
     assert parse_image_artifact("images/other.png") is None
+
+
+def test_compare_fits_the_terminal_says_which_value_optuna_sees_and_wide_shows_all(study_store, capsys,
+                                                                                     monkeypatch):
+    """Issue 21: without --brief the table fits the terminal (120 columns off a terminal, $COLUMNS where set) and
+    says what it left out; --wide shows every column; the notes say the objective column is what Optuna ranks."""
+    common = ["compare", "--experiment", study_store.main, "--tracking-uri", study_store.tracking_uri,
+              "--storage", study_store.storage]
+    monkeypatch.delenv("COLUMNS", raising=False)
+    rc, out, _ = _cli(capsys, *common)
+    table = [line for line in out.splitlines() if line.startswith("|")]
+    assert rc == 0 and max(map(len, table)) <= 120 and "(--wide for every column)" in out
+    assert "objective = fcd/mean at the trial's last evaluation: the value Optuna ranks" in out.replace("\n", " ")
+    rc, wide, _ = _cli(capsys, *common, "--wide")
+    assert rc == 0 and max(len(line) for line in wide.splitlines() if line.startswith("|")) > 120
+    assert "fcd/a2b" in wide and "--wide for every column" not in wide
+    monkeypatch.setenv("COLUMNS", "90")
+    rc, out, _ = _cli(capsys, *common)
+    assert max(len(line) for line in out.splitlines()) <= 90

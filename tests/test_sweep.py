@@ -34,6 +34,10 @@ def test_sweep_tracks_trials_in_mlflow_and_resumes_without_duplicates(tmp_path, 
     assert sweep.main(tiny_args(root, trials=3, baselines=True) + ["--blog"]) == 0
     out = capsys.readouterr().out
     assert f"mlflow ui --backend-store-uri sqlite:///{root}/mlflow.db" in out and "best: trial" in out
+    # the answer to "did it work?", against the baselines read back from MLflow, then what to run next
+    assert re.search(r"did it work\? best \S+ (beats|does NOT beat) every baseline \((next|best): \w+ \S+\); "
+                     r"\d of \d complete trials? do", out), out
+    assert "python -m munit translate --checkpoint " in out and "analysis compare --experiment munit-sweep" in out
 
     study = journal_study(root)
     trials = study.get_trials()
@@ -66,7 +70,8 @@ def test_sweep_tracks_trials_in_mlflow_and_resumes_without_duplicates(tmp_path, 
             assert run.info.run_name == f"{base} · pruned@{max(trial.intermediate_values)}"
         # pruned is a normal outcome: a green FINISHED, told apart from a FAILED one (tag and name say pruned)
         assert run.info.status == {"COMPLETE": "FINISHED", "PRUNED": "FINISHED"}[trial.state.name]
-        assert float(run.data.params["lambda_x"]) == trial.params["lambda_x"]
+        # a display value, 3 significant digits (issue 21); the exact value is the study's
+        assert run.data.params["lambda_x"] == f"{trial.params['lambda_x']:.3g}"
         assert run.data.params["lr_step"] == str(trial.params["lr_step"]) and run.data.params["iters"] == "8"
         assert tags["munit.backbone.content"]
         losses = c.get_metric_history(run.info.run_id, "loss/x")
