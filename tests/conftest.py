@@ -12,6 +12,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 os.environ.setdefault("MUNIT_ALLOW_DOWNLOAD", "0")  # never touch the network
+# console lines wrap to the terminal: tests read them at one width, whatever terminal runs pytest (tests about
+# widths set their own with monkeypatch)
+os.environ["COLUMNS"] = "120"
 import tempfile  # noqa: E402
 
 os.environ.setdefault("MUNIT_CACHE", tempfile.mkdtemp(prefix="munit-test-cache-"))  # never the user's cache

@@ -256,7 +256,8 @@ def test_without_optuna_storage_falls_back_to_mlflow(study_store, table, tmp_pat
     t2 = compare_table(s)
     assert t2["status"].tolist() == table["status"].tolist()
     cols = [c for c in table.columns if c not in ("status", "objective", "blog_trial")]
-    pd.testing.assert_frame_equal(t2[cols], table[cols])
+    # MLflow holds 3-significant-digit display values of the swept floats; the exact ones live in the study
+    pd.testing.assert_frame_equal(t2[cols], table[cols], check_exact=False, rtol=5e-3)
     done = table["status"] == "complete"
     assert t2.loc[done, "objective"].tolist() == pytest.approx(table.loc[done, "objective"].tolist())
 

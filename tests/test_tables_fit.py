@@ -88,8 +88,9 @@ def test_compare_brief_fits_120_columns_best_first(crowd, capsys):
     objectives = [float(r.split("|")[2]) for r in rows[2:] if r.split("|")[2].strip() not in ("—", "")]
     assert objectives == sorted(objectives) and "★" in rows[2]              # sorted, best first and marked
     assert "acc/mean" not in rows[0] and "acc/mean final = 1" in out        # constant columns dropped, said so
-    # the full table keeps every varying column, in the same order of importance
-    assert main(["compare", "-e", "crowd", "--tracking-uri", crowd.tracking_uri, "--storage", crowd.storage]) == 0
+    # the wide table keeps every varying column, in the same order of importance
+    assert main(["compare", "-e", "crowd", "--tracking-uri", crowd.tracking_uri, "--storage", crowd.storage,
+                 "--wide"]) == 0
     full = capsys.readouterr().out.splitlines()[0]
     assert "content/a2b best" in full and "fcd/mean final" in full and full.index("objective") < full.index("lambda_x")
 
