@@ -367,7 +367,7 @@ def test_image_artifact_names():
 
 def test_compare_fits_the_terminal_says_which_value_optuna_sees_and_wide_shows_all(study_store, capsys,
                                                                                      monkeypatch):
-    """Issue 21: without --brief the table fits the terminal (120 columns off a terminal, $COLUMNS where set) and
+    """Without --brief the table fits the terminal (120 columns off a terminal, $COLUMNS where set) and
     says what it left out; --wide shows every column; the notes say the objective column is what Optuna ranks."""
     common = ["compare", "--experiment", study_store.main, "--tracking-uri", study_store.tracking_uri,
               "--storage", study_store.storage]

@@ -1,4 +1,4 @@
-"""Issue 21, "two commands": ``make sweep`` and ``make test`` set up and run, print each step, reuse the environment,
+"""Two commands: ``make sweep`` and ``make test`` set up and run, print each step, reuse the environment,
 and ``.ci/run`` and the README name the same test command. Dry runs only (``make -n``): nothing is installed."""
 from __future__ import annotations
 

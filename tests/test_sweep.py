@@ -70,7 +70,7 @@ def test_sweep_tracks_trials_in_mlflow_and_resumes_without_duplicates(tmp_path, 
             assert run.info.run_name == f"{base} · pruned@{max(trial.intermediate_values)}"
         # pruned is a normal outcome: a green FINISHED, told apart from a FAILED one (tag and name say pruned)
         assert run.info.status == {"COMPLETE": "FINISHED", "PRUNED": "FINISHED"}[trial.state.name]
-        # a display value, 3 significant digits (issue 21); the exact value is the study's
+        # a display value, 3 significant digits; the exact value is the study's
         assert run.data.params["lambda_x"] == f"{trial.params['lambda_x']:.3g}"
         assert run.data.params["lr_step"] == str(trial.params["lr_step"]) and run.data.params["iters"] == "8"
         assert tags["munit.backbone.content"]

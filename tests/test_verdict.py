@@ -1,4 +1,4 @@
-"""Issue 21: the study answers "did it work?" where the user looks -- the console summary (also when the parent of
+"""The study answers "did it work?" where the user looks -- the console summary (also when the parent of
 several workers prints it), the best trial's and the parent run's MLflow descriptions, final vs best value."""
 from __future__ import annotations
 
