@@ -339,7 +339,8 @@ def cmd_translate(args) -> int:
             x = _load_image(f, mcfg.image_size).to(device)
             y = dst.decode(src.content_encoder(x).expand(styles.shape[0], -1, -1, -1), styles)
             for j in range(y.shape[0]):
-                translations.append(save_grid(y[j:j + 1], 1, out / f"{f.stem}_{args.direction}_{j}.png"))
+                translations.append(save_grid(y[j:j + 1], 1, out / f"{f.stem}_{args.direction}_{j}.png",
+                                              min_width=0))   # the translation itself, at the model's size
             grids.append(save_grid(torch.cat([x, y]), y.shape[0] + 1, out / "grids" / f"{f.stem}_{args.direction}.png",
                                    labels))
     # every file written is counted: the translations in OUT, one labelled input + translations row per input in
