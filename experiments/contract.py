@@ -92,6 +92,7 @@ TAG_STUDY = "optuna.study_name"
 TAG_TRIAL_NUMBER = "optuna.trial_number"
 TAG_TRIAL_ID = "optuna.trial_id"
 TAG_STATE = "optuna.state"           # RUNNING, then COMPLETE | PRUNED | FAIL
+STATE_BASELINE = "BASELINE"          # TAG_STATE of a baseline run: its own group in the MLflow views, beside trials
 TAG_STORAGE = "optuna.storage"       # password masked
 TAG_DIRECTIONS = "optuna.directions"  # "minimize" or "minimize,maximize"
 TAG_OBJECTIVE = "optuna.objective"   # metric key(s), comma-separated

@@ -98,6 +98,7 @@ def test_sweep_tracks_trials_in_mlflow_and_resumes_without_duplicates(tmp_path, 
         r.data.tags["munit.baseline"] for r in baselines)
     for r in baselines:
         assert r.data.tags["mlflow.parentRunId"] == parent.info.run_id and r.info.status == "FINISHED"
+        assert r.data.tags["optuna.state"] == "BASELINE"     # their own group in the linked view
         assert r.data.metrics["objective"] == r.data.metrics["fitn/worst"]
         assert {"content/mean", "acc/mean", "fcd/mean", "acc/classifier_val"} <= set(r.data.metrics)
         assert r.info.run_name == f"baseline · {r.data.tags['munit.baseline']} · fitn/worst {r.data.metrics['fitn/worst']:.4g}"
