@@ -100,6 +100,7 @@ TAG_DATA = "munit.data"
 TAG_PRESET = "munit.preset"
 TAG_BLOG = "munit.blog_trial"        # 1 | 2 | 3 for the seed blog's presets
 TAG_FAIL_REASON = "munit.fail_reason"
+TAG_CHECKPOINT = "munit.checkpoint"  # absolute path of the run's last checkpoint (trials/...); not an artifact copy
 TAG_WORKER = "munit.worker"
 TAG_RETRY_OF = "munit.retry_of"
 TAG_RESUMED_AT = "munit.resumed_at"
