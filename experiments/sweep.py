@@ -297,7 +297,7 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
     directions = [direction(k) for k in s.settings.objective_keys]
     states = _states(s.study)
     console = StudyConsole(cfg.trials, sum(states.values()), s.settings.objective_keys, directions,
-                           enabled=not cfg.no_summary)
+                           enabled=not cfg.no_summary, iters=s.settings.iters)
     for line in header(cfg.study_name, s.settings, states, cfg.trials, cfg.tracking, cfg.storage_url, directions,
                        runs_url(cfg.tracking, s.experiment_id)):
         console.print(line)
@@ -308,6 +308,7 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
         else:
             per = SWEEP_PRESETS[s.settings.preset].cpu_worker_threads
             workers = auto_workers(per, cfg.threads, budget.remaining(s.study))
+    console.workers = workers   # the ETA: trials that run at a time
     interrupted = False
     try:
         if budget.remaining(s.study) > 0:
