@@ -516,6 +516,12 @@ def cmd_data(args) -> int:
         written[ds.name] = len(ds)
     print(json.dumps({"out": str(out), "written": sum(written.values()), "domains": written, "image_size": size,
                       "split": args.split}))
+    # the same for a person, on stderr (stdout stays one JSON line for scripts)
+    first, last = f"{args.split}_0000.png", f"{args.split}_{args.n - 1:04d}.png"
+    print(f"wrote {sum(written.values())} PNGs ({args.n} per domain, {size} px, {args.split} split): "
+          + ", ".join(f"{out / d}/{first}..{last}" for d in written)
+          + f"\ntranslate them: python -m munit translate --checkpoint CHECKPOINT --input {out / 'A'} "
+            "--out out/translate", file=sys.stderr)
     return 0
 
 

@@ -123,7 +123,13 @@ def test_unknown_argument_is_an_argparse_error(capsys):
 def test_data_export_gives_example_inputs_for_translate(trained, tmp_path, capsys):
     capsys.readouterr()
     assert main(["data", "export", "--n", "3", "--out", str(tmp_path / "ex")]) == 0
-    res = json.loads(capsys.readouterr().out.strip())
+    printed = capsys.readouterr()
+    res = json.loads(printed.out.strip())                                   # stdout: one JSON line
+    ex = tmp_path / "ex"
+    assert printed.err.splitlines() == [                                     # stderr: what, where, what next
+        f"wrote 6 PNGs (3 per domain, 32 px, val split): {ex / 'A'}/val_0000.png..val_0002.png, "
+        f"{ex / 'B'}/val_0000.png..val_0002.png",
+        f"translate them: python -m munit translate --checkpoint CHECKPOINT --input {ex / 'A'} --out out/translate"]
     assert res["domains"] == {"A": 3, "B": 3} and res["image_size"] == 32
     a = sorted((tmp_path / "ex" / "A").glob("*.png"))
     assert len(a) == 3 and Image.open(a[0]).size == (32, 32)
