@@ -325,12 +325,13 @@ def sample_comparison(panels: Sequence[Panel], path: Path, title: str, image_siz
         shape = grid_shape(w, h, image_size)
         if shape:
             from munit.sampling import translation_labels
-            rows, cols, top = shape
-            pad = (w - cols * image_size) / (cols + 1)
-            centres = [pad + c * (image_size + pad) + image_size / 2 for c in range(cols)]
+            rows, cols, top, k = shape
+            tile = image_size * k
+            pad = (w - cols * tile) / (cols + 1)
+            centres = [pad + c * (tile + pad) + tile / 2 for c in range(cols)]
             names = translation_labels(cols - 3) if cols >= 3 else [""] * cols
             ax.set_xticks(centres, names, rotation=45, ha="right", fontsize=8)
-            rc = [top + pad + r * (image_size + pad) + image_size / 2 for r in range(rows)]
+            rc = [top + pad + r * (tile + pad) + tile / 2 for r in range(rows)]
             ax.set_yticks(rc, [f"input {r + 1}" for r in range(rows)], fontsize=8)
         else:
             ax.set_xticks([]), ax.set_yticks([])

@@ -39,6 +39,8 @@ _TEMPLATE = jinja2.Template("""<!DOCTYPE html>
 </style></head>
 <body>
 <h1>{{ title }}</h1>
+<section id="verdict"><h2>Did it work?</h2>
+<ul>{% for v in verdict %}<li><strong>{{ v }}</strong></li>{% endfor %}</ul></section>
 <dl class="facts">
 {% for k, v in facts %}<dt>{{ k }}</dt><dd>{{ v }}</dd>
 {% endfor %}</dl>
@@ -113,7 +115,7 @@ def make_report(study: Study, out: Path, sort: str | None = None, ascending: boo
     table = sort_table(compare_table(study), sort or default_sort(study), ascending, study)
     with_refs = sort_table(with_baselines(table, study), sort or default_sort(study), ascending, study)
     shown, table_notes = screen(with_refs, study)
-    table_notes = baseline_verdicts(with_refs, study) + table_notes
+    verdict = baseline_verdicts(with_refs, study)   # first on the page, above the table
     numbers = [int(n) for n in study.trials.index]
     files: list[Path] = []
     (out / "trials.csv").write_text(render(with_refs, study, "csv"))
@@ -173,7 +175,10 @@ def make_report(study: Study, out: Path, sort: str | None = None, ascending: boo
              ("best trial", f"{study.label(best)}: {how}" if best is not None else how),
              ("MLflow parent run", study.parent_run_id or "none"), ("tracking URI", study.tracking_uri),
              ("Optuna storage", study.storage if study.optuna is not None else f"{study.storage} (not read)")]
+    verdict = [f"Best trial: {facts[3][1]}.", *(verdict or ["No reference rows (baselines) to compare with: "
+                                                            "the study logged none with a value of the objective."])]
     page = _TEMPLATE.render(title=f"Study report: {study.name}", facts=facts, notes=notes, pruned=pruned,
+                            verdict=verdict,
                             table_notes=table_notes,
                             table_html=Markup(render(shown, study, "html", mark_best=True)), sections=sections,
                             generated=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"),

@@ -149,8 +149,8 @@ def direction_label(direction: str, config: dict[str, Any] | None) -> str:
     return f"{direction} ({src} → {dst})"
 
 
-def grid_shape(width: int, height: int, image_size: int | None) -> tuple[int, int, int] | None:
-    """(rows, cols, header px) of a grid written by ``munit.sampling.save_grid`` for tiles of ``image_size`` px,
+def grid_shape(width: int, height: int, image_size: int | None) -> tuple[int, int, int, int] | None:
+    """(rows, cols, header px, enlargement factor) of a grid written by ``munit.sampling.save_grid`` for tiles of ``image_size`` px,
     or None when the size does not fit that layout."""
     if not image_size:
         return None

@@ -71,6 +71,7 @@ def log_baselines(client: MlflowClient, experiment_id: str, parent_run_id: str, 
         run = client.create_run(experiment_id, run_name=run_name(name, objective[0], objective_values[0]),
                                 tags={contract.TAG_PARENT: parent_run_id, contract.TAG_ROLE: contract.ROLE_BASELINE,
                                       contract.TAG_STUDY: study.study_name, contract.TAG_BASELINE: name,
+                                      contract.TAG_STATE: contract.STATE_BASELINE,   # own group in the views
                                       **{f"{contract.TAG_BACKBONE}{m}": str(v.get("backbone", ""))
                                          for m, v in meta.items() if v.get("backbone")}})
         now = int(time.time() * 1000)

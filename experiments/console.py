@@ -100,12 +100,58 @@ def header(study_name: str, settings, states: dict[str, int], n_trials: int, tra
     return lines
 
 
+def eta_seconds(ended: Sequence[tuple[float, int]], running: Sequence[int], to_start: int, iters: int,
+                workers: int = 1) -> float | None:
+    """Seconds until the study's last trial ends, or None before any trial has ended.
+
+    ``ended``: (wall seconds, iterations reached) of each trial that trained and ended (complete, pruned, failed);
+    ``running``: the iteration each running trial is at; ``to_start``: trials not started yet; ``iters``: a
+    trial's full budget; ``workers``: trials that run at a time. The cost per iteration is measured (all ended
+    trials' seconds over their iterations: evaluation and start-up included). The pruner's expected budget is
+    what ended trials reached (pruned ones stop early): a trial yet to start costs their mean, a running trial
+    at step s the mean of (n - s) over the ended trials that got past s (the whole rest if none did)."""
+    done = [(s, n) for s, n in ended if s > 0 and n > 0]
+    if not done:
+        return None
+    per_iter = sum(s for s, _ in done) / sum(n for _, n in done)
+    reached = [n for _, n in done]
+    rest = []
+    for step in running:
+        past = [n - step for n in reached if n > step]
+        rest.append(sum(past) / len(past) if past else max(iters - step, 0))
+    if not to_start:   # the last trials: the study ends with the longest of them
+        return max(rest, default=0.0) * per_iter
+    left = to_start * sum(reached) / len(reached) + sum(rest)
+    return left * per_iter / max(1, min(workers, to_start + len(running)))
+
+
+def fmt_eta(seconds: float | None) -> str:
+    """``eta 4:34`` / ``eta 1:02:03``; ``eta ?`` before a trial has ended."""
+    if seconds is None:
+        return "eta ?"
+    s = int(round(seconds))
+    h, m = divmod(s // 60, 60)
+    return f"eta {h}:{m:02d}:{s % 60:02d}" if h else f"eta {m}:{s % 60:02d}"
+
+
+def trial_cost(t, iters: int) -> tuple[float, int] | None:
+    """(wall seconds, iterations reached) of an ended trial that trained, from Optuna's record."""
+    if t.user_attrs.get(contract.ATTR_SKIPPED) or t.datetime_start is None or t.datetime_complete is None:
+        return None
+    n = iters if t.state.name == "COMPLETE" else max(t.intermediate_values, default=0)
+    return (t.datetime_complete - t.datetime_start).total_seconds(), int(n)
+
+
 class StudyConsole:
     """The study-level bar and the per-trial lines (a no-op where ``enabled`` is False)."""
 
     def __init__(self, n_trials: int, done: int, objective: Sequence[str], directions: Sequence[str],
-                 enabled: bool = True, stream: TextIO | None = None, bar: bool | None = None):
+                 enabled: bool = True, stream: TextIO | None = None, bar: bool | None = None,
+                 iters: int | None = None, workers: int = 1):
         self.objective, self.directions = list(objective), list(directions)
+        self.n_trials, self.done, self.iters, self.workers = n_trials, done, iters, workers
+        self.ended: list[tuple[float, int]] = []    # (seconds, iterations) of trials ended while shown: the ETA
+        self.running: dict[int, int] = {}           # trial number -> its iteration
         self.enabled = enabled
         self.stream = stream or sys.stdout
         self.best: tuple[float, int] | None = None
@@ -119,7 +165,7 @@ class StudyConsole:
             from tqdm.auto import tqdm
             self.bar = tqdm(total=n_trials, initial=done, unit="trial", desc="study", dynamic_ncols=True,
                             file=self.stream, bar_format="{desc}: {n_fmt}/{total_fmt} trials |{bar}| "
-                            "{elapsed}<{remaining}{postfix}")
+                            "{elapsed}{postfix}")
 
     def print(self, line: str) -> None:
         if not self.enabled:
@@ -141,6 +187,11 @@ class StudyConsole:
                     or t.state.name in ("RUNNING", "WAITING")):
                 return
             self.shown.add(t.number)
+            self.running.pop(t.number, None)
+            cost = trial_cost(t, self.iters) if self.iters else None
+            if cost is not None:
+                self.ended.append(cost)
+                self.done += 1
             if t.state.name == "COMPLETE" and len(self.objective) == 1 and t.values and self._better(t.values[0]):
                 self.best = (t.values[0], t.number)
             self.print(fit(trial_line(t, self.objective, self.best[1] if self.best else None), indent=" " * 17,
@@ -151,7 +202,15 @@ class StudyConsole:
 
     def on_iteration(self, number: int, step: int, total: int) -> None:
         self._current = f"trial {number}: it {step}/{total}"
+        self.running[number] = step
         self._postfix()
+
+    def eta(self) -> float | None:
+        """:func:`eta_seconds` of what this console has seen (None without ``iters``)."""
+        if not self.iters:
+            return None
+        to_start = max(self.n_trials - self.done - len(self.running), 0)
+        return eta_seconds(self.ended, list(self.running.values()), to_start, self.iters, self.workers)
 
     def _postfix(self) -> None:
         if self.bar is None:
@@ -159,6 +218,8 @@ class StudyConsole:
         parts = [self._current] if self._current else []
         if self.best is not None:
             parts.append(f"best {fmt(self.best[0])} (trial {self.best[1]})")
+        if self.iters:
+            parts.append(fmt_eta(self.eta()))
         self.bar.set_postfix_str(" · ".join(parts), refresh=True)
 
     def follow(self, study, interval: float = 2.0) -> None:
@@ -176,9 +237,12 @@ class StudyConsole:
         except Exception:  # noqa: BLE001 -- a storage hiccup must not end the sweep; the next poll retries
             return
         running = [t.number for t in trials if t.state.name == "RUNNING"]
+        self.running = {t.number: max(t.intermediate_values, default=0) for t in trials if t.state.name == "RUNNING"}
         self._current = f"running: trial {', '.join(map(str, running))}" if running else ""
         for t in trials:
             self.on_trial(study, t)
+        self.done = sum(t.state.name not in ("RUNNING", "WAITING") and not t.user_attrs.get(contract.ATTR_SKIPPED)
+                        for t in trials)
         self._postfix()
 
     def close(self, study=None) -> None:
@@ -205,4 +269,5 @@ class TrialProgress(Callback):
         self.console.on_iteration(self.number, step, self.total)
 
 
-__all__ = ["fmt", "fit", "terminal_width", "outcome", "trial_line", "header", "StudyConsole", "TrialProgress"]
+__all__ = ["fmt", "fit", "terminal_width", "outcome", "trial_line", "header", "StudyConsole", "TrialProgress",
+           "eta_seconds", "fmt_eta", "trial_cost"]

@@ -38,15 +38,24 @@ def trial_label(base: str, state: str, objective: Sequence[str], values: Sequenc
     return base
 
 
+def view_filter(by_outcome: bool) -> str:
+    """The runs a view lists: the trials and the study's baseline runs (reference rows), not the parent or the
+    per-seed runs. MLflow 3.17's filter has no OR and no IN for tags, and ``!=`` drops runs without the tag, so
+    both are phrased as exclusions; baselines carry ``optuna.state = BASELINE``, which also groups them apart.
+    ``by_outcome=False``: complete trials (a pruned trial's objective is an early one) and the baselines."""
+    roles = " and ".join(f"tags.`{contract.TAG_ROLE}` != '{r}'" for r in (contract.ROLE_STUDY, contract.ROLE_SEED))
+    if by_outcome:
+        return roles
+    return roles + "".join(f" and tags.`{contract.TAG_STATE}` != '{s}'" for s in ("RUNNING", "PRUNED", "FAIL"))
+
+
 def _view_state(objective: Sequence[str], directions: Sequence[str], params: Sequence[str],
                 by_outcome: bool) -> dict[str, Any]:
     """A runs-page state as MLflow 3.17 saves it (search facets + UI state; column ids ``<type>.`<key>```)."""
     keys = contract.objective_metric_keys(len(objective))
     cols = [f"tags.`{contract.TAG_STATE}`", *[f"metrics.`{k}`" for k in keys], f"metrics.`{contract.ITERS_REACHED}`",
             *[f"params.`{p}`" for p in params], "attributes.`Duration`", f"tags.`{contract.TAG_FAIL_REASON}`"]
-    search = f"tags.`{contract.TAG_ROLE}` = '{contract.ROLE_TRIAL}'"
-    if not by_outcome:   # a ranking: final values only (a pruned trial's objective is an early one)
-        search += f" and tags.`{contract.TAG_STATE}` = 'COMPLETE'"
+    search = view_filter(by_outcome)
     state: dict[str, Any] = {
         "searchFilter": search, "orderByKey": f"metrics.`{keys[0]}`", "orderByAsc": directions[0] == "minimize",
         "startTime": "ALL", "lifecycleFilter": "Active", "modelVersionFilter": "All Runs", "datasetsFilter": [],
@@ -76,7 +85,8 @@ def describe_experiment(client, experiment_id: str, study_name: str, objective: 
             f"Every trial is a run nested under the study run `{study_name}`; its name says the outcome: "
             f"`trial-017 · content 0.395` (complete: the final objective), `trial-008 · pruned@80` (stopped by the "
             f"pruner at iteration 80: a green check, like complete), `trial-009 · failed@40` (a red cross). "
-            f"Views menu: *Trials by outcome*, *Trials by objective*.\n\n| swept | range |\n|---|---|\n{rows}\n")
+            f"The baselines (reference rows, `baseline · identity · ...`) are listed beside the trials, grouped "
+            f"as `BASELINE`. Views menu: *Trials by outcome*, *Trials by objective*.\n\n| swept | range |\n|---|---|\n{rows}\n")
     tags = {TAG_NOTE: note, TAG_KIND: "custom_model_development"}
     for view_id, name, by_outcome in ((VIEW_BY_OUTCOME, "Trials by outcome", True),
                                       (VIEW_BY_OBJECTIVE, "Trials by objective", False)):
@@ -96,5 +106,5 @@ def runs_url(tracking_uri: str, experiment_id: str, view: str | None = VIEW_BY_O
     return url + (f"&viewStateShareKey={view}" if view else "")
 
 
-__all__ = ["trial_label", "describe_experiment", "runs_url", "ui_base", "VIEW_BY_OUTCOME",
+__all__ = ["trial_label", "describe_experiment", "view_filter", "runs_url", "ui_base", "VIEW_BY_OUTCOME",
            "VIEW_BY_OBJECTIVE", "SEP"]

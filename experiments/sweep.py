@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import shlex
 import signal
 import sys
@@ -23,7 +24,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -156,7 +157,7 @@ OPTIONS: tuple[Option, ...] = (
            "~/.cache/munit-ablate", WORKER),
     Option("progress", "the trainer's per-trial progress bar besides the study's (default: off)", WORKER,
            kw=dict(action=argparse.BooleanOptionalAction, default=None)),
-    Option("worker_index", argparse.SUPPRESS, WORKER, kw=dict(type=int, default=0)),
+    Option("worker_index", argparse.SUPPRESS, WORKER, kw=dict(type=int, default=None)),
     Option("no_summary", argparse.SUPPRESS, WORKER, kw=dict(action="store_true")),
 )
 GROUP_ORDER = (STUDY, DATA, ITERS, WORKER)
@@ -218,10 +219,23 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def array_worker_index(env: Mapping[str, str] | None = None) -> int:
+    """A job-array task's worker index: ``SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN`` (``--array=1-4`` gives
+    0..3), so task 0 scores the baselines and each task offsets a seeded sampler; 0 outside an array."""
+    env = os.environ if env is None else env
+    task = env.get("SLURM_ARRAY_TASK_ID", "")
+    if not task.isdigit():
+        return 0
+    low = env.get("SLURM_ARRAY_TASK_MIN", "0")
+    return max(int(task) - (int(low) if low.isdigit() else 0), 0)
+
+
 def config_from_args(args: argparse.Namespace, argv: Sequence[str]) -> SweepConfig:
     from munit.metrics.weights import weights_from_args
 
     worker = {o.name: getattr(args, o.name) for o in OPTIONS if not o.stored}
+    if worker["worker_index"] is None:   # a spawned worker gets --worker-index; a Slurm array task its index
+        worker["worker_index"] = array_worker_index()
     settings = {o.name: getattr(args, o.name) for o in OPTIONS if o.stored and getattr(args, o.name) is not None}
     return SweepConfig(**worker, argv=list(argv), settings=settings, weights=weights_from_args(args),
                        allow_unverified_weights=args.allow_unverified_weights)
@@ -297,7 +311,7 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
     directions = [direction(k) for k in s.settings.objective_keys]
     states = _states(s.study)
     console = StudyConsole(cfg.trials, sum(states.values()), s.settings.objective_keys, directions,
-                           enabled=not cfg.no_summary)
+                           enabled=not cfg.no_summary, iters=s.settings.iters)
     for line in header(cfg.study_name, s.settings, states, cfg.trials, cfg.tracking, cfg.storage_url, directions,
                        runs_url(cfg.tracking, s.experiment_id)):
         console.print(line)
@@ -308,6 +322,7 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
         else:
             per = SWEEP_PRESETS[s.settings.preset].cpu_worker_threads
             workers = auto_workers(per, cfg.threads, budget.remaining(s.study))
+    console.workers = workers   # the ETA: trials that run at a time
     interrupted = False
     try:
         if budget.remaining(s.study) > 0:

@@ -137,12 +137,15 @@ def end_run(client: MlflowClient, run_id: str, state: str, reason: str | None = 
 
 
 def log_trial_files(client: MlflowClient, run_id: str, folder: RunFolder, checkpoint: bool = True) -> None:
-    """The run folder's config, logs and (``checkpoint``) last checkpoint, at the same relative paths."""
+    """The run folder's config and logs, at the same relative paths; with ``checkpoint``, the tag
+    ``munit.checkpoint`` = the absolute path of its last checkpoint. The checkpoint itself is stored once, in the
+    run folder (``trials/<study>/<number>/checkpoints/last.pt``, what a retry resumes from), not copied into
+    MLflow's artifacts (a second copy of every trial's weights: most of ``mlruns/``'s size)."""
     for path in (folder.config, folder.log, folder.metrics):
         if path.is_file():
             client.log_artifact(run_id, str(path))
     if checkpoint and folder.has_checkpoint():
-        client.log_artifact(run_id, str(folder.checkpoint), artifact_path=Path(RunFolder.CHECKPOINT).parent.as_posix())
+        client.set_tag(run_id, contract.TAG_CHECKPOINT, str(Path(folder.checkpoint).resolve()))
 
 
 def _now_ms() -> int:

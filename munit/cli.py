@@ -339,7 +339,8 @@ def cmd_translate(args) -> int:
             x = _load_image(f, mcfg.image_size).to(device)
             y = dst.decode(src.content_encoder(x).expand(styles.shape[0], -1, -1, -1), styles)
             for j in range(y.shape[0]):
-                translations.append(save_grid(y[j:j + 1], 1, out / f"{f.stem}_{args.direction}_{j}.png"))
+                translations.append(save_grid(y[j:j + 1], 1, out / f"{f.stem}_{args.direction}_{j}.png",
+                                              min_width=0))   # the translation itself, at the model's size
             grids.append(save_grid(torch.cat([x, y]), y.shape[0] + 1, out / "grids" / f"{f.stem}_{args.direction}.png",
                                    labels))
     # every file written is counted: the translations in OUT, one labelled input + translations row per input in
@@ -515,6 +516,12 @@ def cmd_data(args) -> int:
         written[ds.name] = len(ds)
     print(json.dumps({"out": str(out), "written": sum(written.values()), "domains": written, "image_size": size,
                       "split": args.split}))
+    # the same for a person, on stderr (stdout stays one JSON line for scripts)
+    first, last = f"{args.split}_0000.png", f"{args.split}_{args.n - 1:04d}.png"
+    print(f"wrote {sum(written.values())} PNGs ({args.n} per domain, {size} px, {args.split} split): "
+          + ", ".join(f"{out / d}/{first}..{last}" for d in written)
+          + f"\ntranslate them: python -m munit translate --checkpoint CHECKPOINT --input {out / 'A'} "
+            "--out out/translate", file=sys.stderr)
     return 0
 
 

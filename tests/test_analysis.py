@@ -313,6 +313,10 @@ def test_report(study_store, study, study_report):
     for n in study_store.run_ids:
         assert f">{study.label(n)}<" in html
     assert ">baseline: identity<" in html and "complete trials beat every reference row" in html
+    # the verdict comes first: above the facts and the trials table
+    verdict = html.index("complete trials beat every reference row")
+    assert html.index('id="verdict"') < verdict < html.index("<dl") < html.index("<table")
+    assert html.index("Best trial: ") < html.index("<table")
     logged = {Path(f.path).name for f in MlflowClient(tracking_uri=study_store.tracking_uri)
               .list_artifacts(study_store.parent_run_id, "report")}
     assert names <= logged

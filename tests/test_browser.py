@@ -214,6 +214,9 @@ def test_mlflow_ui_runs_view_names_outcomes_and_tells_pruned_from_failed(study_s
     assert pruned[0] == done[0] and pruned[0][1] > pruned[0][0], "pruned: not the green check of FINISHED"
     assert failed[0] != pruned[0] and failed[0][0] > failed[0][1], "failed: not the red cross"
     assert all(f"-blog{k}" in " ".join(by_name) for k in (1, 2, 3))
+    # the study's baseline runs in the same view, their own group (optuna.state = BASELINE)
+    _wait(d, lambda d: any(x.get("name", "").startswith("baseline · ") for x in d.execute_script(GRID_ROWS)),
+          "a baseline row beside the trials")
     _screenshot(d, tmp_path / "mlflow_runs.png")
 
 

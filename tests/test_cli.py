@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from munit.cli import main
-from munit.sampling import LABEL_HEIGHT, grid_layout, grid_size
+from munit.sampling import GRID_PADDING, LABEL_HEIGHT, grid_layout, grid_scale, grid_size, save_grid
 
 TRAIN = ["train", "--data", "synthetic", "--preset", "tiny", "--max-images", "16", "--batch-size", "2", "--quiet",
          "--log-every", "2"]
@@ -27,8 +27,9 @@ def test_train_writes_run_folder_and_grids(trained, capsys):
     assert [g.name for g in grids] == ["a2b_00000002.png", "a2b_00000004.png"]
     # 4 inputs x (input, recon, 4 fixed styles, 1 random)
     assert Image.open(grids[-1]).size == grid_size(4, 7, 32, labelled=True)
-    header = np.asarray(Image.open(grids[-1]).convert("L"))[:LABEL_HEIGHT]
-    assert (header < 128).sum() > 20 and (header < 128).any(axis=0)[:34].any()   # column names drawn above
+    k = grid_scale(7, 32)
+    header = np.asarray(Image.open(grids[-1]).convert("L"))[:LABEL_HEIGHT * k]
+    assert (header < 128).sum() > 20 and (header < 128).any(axis=0)[:34 * k].any()   # column names drawn above
     logged = [json.loads(line) for line in (trained / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in logged] == [2, 4]
 
@@ -122,7 +123,13 @@ def test_unknown_argument_is_an_argparse_error(capsys):
 def test_data_export_gives_example_inputs_for_translate(trained, tmp_path, capsys):
     capsys.readouterr()
     assert main(["data", "export", "--n", "3", "--out", str(tmp_path / "ex")]) == 0
-    res = json.loads(capsys.readouterr().out.strip())
+    printed = capsys.readouterr()
+    res = json.loads(printed.out.strip())                                   # stdout: one JSON line
+    ex = tmp_path / "ex"
+    assert printed.err.splitlines() == [                                     # stderr: what, where, what next
+        f"wrote 6 PNGs (3 per domain, 32 px, val split): {ex / 'A'}/val_0000.png..val_0002.png, "
+        f"{ex / 'B'}/val_0000.png..val_0002.png",
+        f"translate them: python -m munit translate --checkpoint CHECKPOINT --input {ex / 'A'} --out out/translate"]
     assert res["domains"] == {"A": 3, "B": 3} and res["image_size"] == 32
     a = sorted((tmp_path / "ex" / "A").glob("*.png"))
     assert len(a) == 3 and Image.open(a[0]).size == (32, 32)
@@ -132,9 +139,36 @@ def test_data_export_gives_example_inputs_for_translate(trained, tmp_path, capsy
 
 
 def test_grid_layout_reads_labelled_and_plain_grids():
-    assert grid_layout(*grid_size(3, 7, 32, labelled=True), 32) == (3, 7, LABEL_HEIGHT)
-    assert grid_layout(*grid_size(3, 7, 32), 32) == (3, 7, 0)
+    k = grid_scale(7, 32)
+    assert k == 3
+    assert grid_layout(*grid_size(3, 7, 32, labelled=True), 32) == (3, 7, LABEL_HEIGHT * k, k)
+    assert grid_layout(*grid_size(3, 7, 32), 32) == (3, 7, 0, k)
+    assert grid_layout(*grid_size(3, 7, 32, labelled=True, min_width=0), 32) == (3, 7, LABEL_HEIGHT, 1)  # older
     assert grid_layout(100, 100, 32) is None
+
+
+def test_a_written_grid_is_at_least_512_px_wide_and_tiles_are_nearest_neighbour_enlargements(tmp_path):
+    """The MLflow sample grid (240 px as generated) and translate's 1 x 4 grid (172 px): written >= 512 px wide,
+    each tile exactly the generated image with every pixel a k x k block, the column names in a k-times header."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    for rows, cols in ((4, 7), (1, 4)):
+        images = torch.rand(rows * cols, 3, 32, 32, generator=g) * 2 - 1
+        path = save_grid(images, cols, tmp_path / f"g{cols}.png", [f"c{c}" for c in range(cols)])
+        img = np.asarray(Image.open(path).convert("RGB"))
+        k = grid_scale(cols, 32)
+        assert img.shape[1] >= 512 and (img.shape[1], img.shape[0]) == grid_size(rows, cols, 32, labelled=True)
+        assert grid_layout(img.shape[1], img.shape[0], 32) == (rows, cols, LABEL_HEIGHT * k, k)
+        assert (img[:LABEL_HEIGHT * k] < 128).any()                          # the labels
+        generated = (images.clamp(-1, 1) * 0.5 + 0.5).mul(255).add(0.5).clamp(0, 255).to(torch.uint8)
+        for i in (0, rows * cols - 1):
+            r, c = divmod(i, cols)
+            y0 = LABEL_HEIGHT * k + GRID_PADDING * k + r * (32 + GRID_PADDING) * k
+            x0 = GRID_PADDING * k + c * (32 + GRID_PADDING) * k
+            tile = img[y0:y0 + 32 * k, x0:x0 + 32 * k]
+            expected = generated[i].permute(1, 2, 0).numpy().repeat(k, axis=0).repeat(k, axis=1)
+            assert np.array_equal(tile, expected), (rows, cols, i)
 
 
 def test_a_full_disk_is_one_line_and_keeps_the_checkpoint(small_disk, tmp_path, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,7 +42,10 @@ def test_seed_runs_nest_under_their_trial_and_optuna_gets_the_mean(tmp_path, cap
         assert {"loss/g", "lr"} <= set(seeds[0].data.metrics) and "loss/g" not in run.data.metrics
         images = {a.path.split("+")[0] for a in c.list_artifacts(run.info.run_id, "images")}
         assert "images/samples~a2b" in images                                         # seed 0's grids on the trial
-        assert [a.path for a in c.list_artifacts(seeds[1].info.run_id, "checkpoints")] == ["checkpoints/last.pt"]
+        # each seed's checkpoint is stored once, in its run folder, and named by a tag (not an artifact copy)
+        assert c.list_artifacts(seeds[1].info.run_id, "checkpoints") == []
+        ckpt = Path(seeds[1].data.tags["munit.checkpoint"])
+        assert ckpt.is_file() and ckpt.parts[-4:] == (str(trial.number), "seed-1", "checkpoints", "last.pt")
 
     from analysis.cli import main as analysis
     capsys.readouterr()

@@ -81,8 +81,11 @@ def test_sweep_tracks_trials_in_mlflow_and_resumes_without_duplicates(tmp_path, 
         evals = c.get_metric_history(run.info.run_id, "content/mean")
         assert [m.step for m in evals][:1] == [4]
         artifacts = {a.path for a in c.list_artifacts(run.info.run_id)}
-        assert {"config.json", "log.jsonl", "checkpoints", "images"} <= artifacts
-        assert [a.path for a in c.list_artifacts(run.info.run_id, "checkpoints")] == ["checkpoints/last.pt"]
+        assert {"config.json", "log.jsonl", "images"} <= artifacts
+        # the checkpoint is stored once: in the trial's folder (what resume uses), named by a tag, not copied
+        assert "checkpoints" not in artifacts
+        ckpt = root / "trials" / study.study_name / str(number) / "checkpoints" / "last.pt"
+        assert tags["munit.checkpoint"] == str(ckpt.resolve()) and ckpt.is_file()
         images = [a.path for a in c.list_artifacts(run.info.run_id, "images")]
         assert any("samples~a2b+step+" in p for p in images) and any("samples~b2a" in p for p in images)
         finals = [p for p in images if "samples~final_a2b+step+" in p and "compressed" not in p]
@@ -98,6 +101,7 @@ def test_sweep_tracks_trials_in_mlflow_and_resumes_without_duplicates(tmp_path, 
         r.data.tags["munit.baseline"] for r in baselines)
     for r in baselines:
         assert r.data.tags["mlflow.parentRunId"] == parent.info.run_id and r.info.status == "FINISHED"
+        assert r.data.tags["optuna.state"] == "BASELINE"     # their own group in the linked view
         assert r.data.metrics["objective"] == r.data.metrics["fitn/worst"]
         assert {"content/mean", "acc/mean", "fcd/mean", "acc/classifier_val"} <= set(r.data.metrics)
         assert r.info.run_name == f"baseline · {r.data.tags['munit.baseline']} · fitn/worst {r.data.metrics['fitn/worst']:.4g}"
