@@ -133,9 +133,15 @@ class TrialRecovery:
         if not run_id:
             return
         try:
-            end_run(open_client(self.tracking_uri), run_id, "FAIL", reason)
+            client = open_client(self.tracking_uri)
+            # a multi-seed trial's seed runs (nested under its run) die with it
+            for run in seed_runs(client, run_id):
+                if run.info.status == "RUNNING":
+                    end_run(client, run.info.run_id, "FAIL", reason)
+            end_run(client, run_id, "FAIL", reason)
         except Exception as e:  # noqa: BLE001 -- recovery must go on even if MLflow is unreachable
-            log.warning("could not mark MLflow run %s of trial %d FAILED: %s", run_id, trial.number, e)
+            log.warning("could not mark MLflow run %s of trial %d FAILED: %s", run_id, trial.number,
+                        contract.mask_url(str(e)))
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Heartbeat path: Optuna has already marked ``trial`` FAIL."""
@@ -179,6 +185,12 @@ class TrialRecovery:
             self.queue_retry(study, study._storage.get_trial(t._trial_id))
             failed.append(t.number)
         return failed
+
+
+def seed_runs(client, run_id: str) -> list:
+    """The seed runs nested under trial run ``run_id`` (none for a single-seed trial)."""
+    exp = client.get_run(run_id).info.experiment_id
+    return client.search_runs([exp], filter_string=f"tags.`mlflow.parentRunId` = '{run_id}'")
 
 
 def resume_source(study: optuna.Study, trial: optuna.Trial) -> int | None:

@@ -361,3 +361,15 @@ def test_image_artifact_names():
     assert old and old.key == "samples/b2a" and old.step == 7
     assert parse_image_artifact("images/samples~a2b+step+40+timestamp+17+0a-b+compressed.webp") is None
     assert parse_image_artifact("images/other.png") is None
+
+
+def test_a_missing_mean_gets_no_interval():
+    """A failed multi-seed trial has no mean; the half width left by its seed runs must not stand alone
+    ('— ± 0.066')."""
+    from types import SimpleNamespace
+
+    from analysis.tables import CI, display_table
+
+    study = SimpleNamespace(label=lambda n: f"trial {n}", param_names=[], int_params=[])
+    df = pd.DataFrame({"trial": [0, 1], "fit/mean": [float("nan"), 0.125], f"fit/mean{CI}": [0.066, 0.01]})
+    assert list(display_table(df, study)["fit/mean"]) == ["—", "0.125 ± 0.01"]
