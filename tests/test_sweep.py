@@ -2,6 +2,7 @@
 Ctrl-C, the search space and the blog's protocol scaling."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -386,3 +387,35 @@ def test_a_full_disk_stops_the_sweep_and_its_trial_resumes_later(tmp_path, small
     assert sweep.main(args + ["--trials", "2"]) == 0
     trials = journal_study(root).get_trials()
     assert trials[2].state == TrialState.COMPLETE and trials[2].system_attrs["retry_history"] == [1]
+
+
+def test_a_torn_checkpoint_is_kept_aside_and_its_configuration_restarts(tmp_path, monkeypatch, capsys):
+    """The checkpoint of a stopped trial is truncated (a crash, a bad copy): the retry keeps the broken file beside
+    it and trains the configuration from iteration 0 instead of failing it for good."""
+    root = tmp_path / "mlruns"
+    build = TrialRunner._trainer
+
+    def trainer(self, configs, out_dir, logger, resume):
+        t = build(self, configs, out_dir, logger, resume)
+        if out_dir.name == "0":
+            on_log = logger.on_log
+
+            def log_then_interrupt(step, scalars):
+                on_log(step, scalars)
+                if step == 4:
+                    os.kill(os.getpid(), signal.SIGINT)
+            logger.on_log = log_then_interrupt
+        return t
+
+    monkeypatch.setattr(TrialRunner, "_trainer", trainer)
+    assert sweep.main(tiny_args(root, trials=1, metrics="content")) == 130
+    monkeypatch.undo()
+    ckpt = root / "trials" / "munit-sweep" / "0" / "checkpoints" / "last.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    assert sweep.main(tiny_args(root, trials=1, metrics="content")) == 0
+    retry = journal_study(root).get_trials()[1]
+    assert retry.state == TrialState.COMPLETE and sorted(retry.intermediate_values) == [4, 8]
+    folder = root / "trials" / "munit-sweep" / "1"
+    assert [p.stat().st_size for p in (folder / "checkpoints").glob("last.pt.broken-*")] == [1000]
+    steps = [json.loads(line)["step"] for line in (folder / "log.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps))
