@@ -255,6 +255,7 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
     from experiments.mlflow_ui import runs_url
     from experiments.study import best_trials, close_parent, direction, resolve_settings, setup_study
     from experiments.workers import TrialRecovery, auto_workers, default_threads, default_workers, spawn_workers
+    from munit.cli import make_dir
     from munit.trainer import resolve_device
 
     t0 = time.perf_counter()
@@ -272,7 +273,7 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
     device = resolve_device(cfg.device)
     if cfg.threads or device.type == "cpu":
         torch.set_num_threads(cfg.threads or default_threads(cfg.workers or 1))
-    Path(cfg.root).mkdir(parents=True, exist_ok=True)
+    make_dir(Path(cfg.root), "--root")
     local = not contract.is_url(cfg.storage_url) or cfg.storage_url.startswith("sqlite:")
     recovery = TrialRecovery(cfg.tracking, contract.lock_dir(cfg.storage_url, cfg.root, cfg.study_name), local=local)
     storage = open_storage(cfg.storage_url, heartbeat_interval=cfg.heartbeat, on_stale=recovery)

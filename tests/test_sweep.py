@@ -258,6 +258,13 @@ def test_reproduce_blog_runs_exactly_the_three_trials_with_the_same_styles(tmp_p
     (["--space", "BAD.yaml"], "is not valid YAML"),
     (["--space", "BAD.json"], "is not valid JSON"),
     (["--space", "ABC.yaml"], "bad search space entry 'lambda_x'"),
+    (["--space", "LATIN1.yaml"], "is not UTF-8 text"),
+    (["--space", "NUMBER.yaml"], "parameter name 123 must be letters"),
+    (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+    (["--synthetic-train", "0"], "--synthetic-train must be >= 1, got 0"),
+    (["--lr", "0"], "--lr must be a finite number > 0, got 0"),
+    (["--eval-every", "0"], "--eval-every must be >= 1, got 0"),
+    (["--root", "A_FILE"], "is a file, not a folder"),
 ])
 def test_bad_settings_and_names_fail_before_the_study_exists(tmp_path, capsys, extra, needle):
     """Settings that would fail every trial, and study names that would leave --root (an absolute path, '..') or
@@ -275,7 +282,10 @@ def test_bad_settings_and_names_fail_before_the_study_exists(tmp_path, capsys, e
     (tmp_path / "BAD.yaml").write_text("lambda_x: {low: 1, high: [2\n")
     (tmp_path / "BAD.json").write_text('{"lambda_x": {"low": 1,}}')
     (tmp_path / "ABC.yaml").write_text("lambda_x: {low: abc}\n")
-    names = {"VICTIM": str(victim), "AFHQ_WITHOUT_VAL": str(afhq)}
+    (tmp_path / "LATIN1.yaml").write_bytes("# Gew\u00e4hlt\nlambda_x: {low: 1, high: 2}\n".encode("latin-1"))
+    (tmp_path / "NUMBER.yaml").write_text("123: {low: 1, high: 2, sets: weights.x}\n")
+    (tmp_path / "A_FILE").write_text("not a folder")
+    names = {"VICTIM": str(victim), "AFHQ_WITHOUT_VAL": str(afhq), "A_FILE": str(tmp_path / "A_FILE")}
     extra = [names.get(a, str(tmp_path / a) if a.endswith((".yaml", ".json")) else a) for a in extra]
 
     assert sweep.main(tiny_args(root, trials=1, store=False) + extra) == 2
