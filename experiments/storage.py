@@ -21,9 +21,45 @@ import optuna
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
+from munit.config import ConfigError
+
 from .contract import is_url, mask_url
 
 log = logging.getLogger(__name__)
+
+DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "postgres": 5432, "mysql": 3306, "mssql": 1433}
+PROBE_TIMEOUT_S = 10.0
+
+
+class StoreUnreachable(ConfigError):
+    """A storage or tracking server that cannot be reached: one line, ``cannot reach <masked url>: <reason>``."""
+
+    def __init__(self, url: str, reason: str):
+        super().__init__(f"cannot reach {mask_url(url)}: {mask_url(reason)}")
+
+
+def probe(url: str, timeout: float = PROBE_TIMEOUT_S) -> None:
+    """Open and close a TCP connection to the server of ``url`` (a database or tracking server), so that one that
+    is down or unreachable ends the sweep at once with one line, instead of after the client libraries' retries
+    with their traceback (which would print the URL, password and all). No-op for files, SQLite and unix
+    sockets."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if not is_url(url) or url.startswith(("sqlite:", "file:")):
+        return
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError as e:
+        raise StoreUnreachable(url, f"not a valid URL ({e})") from None
+    scheme = parts.scheme.split("+")[0].lower()
+    if not host:   # a unix socket (postgresql:///db?host=/run/postgresql): the driver will say
+        return
+    try:
+        socket.create_connection((host, port or DEFAULT_PORTS.get(scheme, 80)), timeout=timeout).close()
+    except OSError as e:
+        raise StoreUnreachable(url, e.strerror or str(e) or type(e).__name__) from None
 
 @contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[None]:
@@ -76,7 +112,7 @@ def open_storage(storage: str, heartbeat_interval: int = 60, grace_period: int |
         if path and path != ":memory:":
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine_kwargs = {"connect_args": {"timeout": 60}} if storage.startswith("sqlite:") else {"pool_pre_ping": True}
-    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import DBAPIError, OperationalError
     for attempt in range(6):
         try:
             with warnings.catch_warnings():
@@ -88,11 +124,12 @@ def open_storage(storage: str, heartbeat_interval: int = 60, grace_period: int |
         except DBAPIError as e:
             # workers starting together on a fresh database race to create Optuna's tables ("duplicate key ...
             # pg_type"); the loser finds them made when it tries again
-            if attempt == 5:
-                raise
+            if attempt == 5 or isinstance(e, OperationalError):   # a server that refuses us: say so at once
+                reason = str(e.orig).strip().splitlines()[0] if str(e.orig).strip() else type(e.orig).__name__
+                raise StoreUnreachable(storage, reason) from None
             log.info("creating the Optuna tables raced another worker (%s); retrying", type(e.orig).__name__)
             time.sleep(0.5 + attempt)
     raise AssertionError("unreachable")
 
 
-__all__ = ["file_lock", "mask_url", "sqlalchemy_url", "open_journal", "open_storage"]
+__all__ = ["StoreUnreachable", "probe", "file_lock", "mask_url", "sqlalchemy_url", "open_journal", "open_storage"]

@@ -332,10 +332,10 @@ class TrialRunner:
         """The failed trial's one-line reason; its traceback goes to the trial folder's error.txt."""
         try:
             folder.root.mkdir(parents=True, exist_ok=True)
-            (folder.root / "error.txt").write_text(traceback.format_exc())
+            (folder.root / "error.txt").write_text(contract.mask_url(traceback.format_exc()))
         except OSError as write_error:
             log.warning("trial %d: could not write error.txt (%s)", trial.number, write_error)
-        return str(e) if isinstance(e, NonFiniteLossError) else f"{type(e).__name__}: {e}"
+        return contract.mask_url(str(e) if isinstance(e, NonFiniteLossError) else f"{type(e).__name__}: {e}")
 
     def _disk_full(self, trial: optuna.Trial, run_id: str, folder: RunFolder, runs: list[SeedRun], t0: float,
                    e: Exception) -> None:

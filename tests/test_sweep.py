@@ -429,3 +429,29 @@ def test_a_torn_checkpoint_is_kept_aside_and_its_configuration_restarts(tmp_path
     assert [p.stat().st_size for p in (folder / "checkpoints").glob("last.pt.broken-*")] == [1000]
     steps = [json.loads(line)["step"] for line in (folder / "log.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps))
+
+
+@pytest.mark.parametrize("option", ["--tracking-uri", "--storage"])
+def test_an_unreachable_server_is_one_line_with_the_password_masked(option, tmp_path, capsys):
+    url = {"--tracking-uri": "http://user:SECRET@127.0.0.1:9",
+           "--storage": "postgresql://user:SECRET@127.0.0.1:9/optuna"}[option]
+    assert sweep.main(tiny_args(tmp_path / "mlruns", trials=1, store=False) + [option, url]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: cannot reach ") and "user:***@127.0.0.1:9" in err, err
+    assert "SECRET" not in err and len(err.splitlines()) == 1
+
+
+def test_unforeseen_errors_and_log_records_mask_passwords(tmp_path, monkeypatch, capsys):
+    """What a library raises or logs quotes the URL whole: the traceback and the log lines come out masked."""
+    import logging
+
+    def fail(cfg):
+        logging.getLogger("mlflow.utils.rest_utils").warning("API request to %s failed", cfg.tracking)
+        raise RuntimeError(f"API request to {cfg.tracking}/api/2.0/mlflow/runs/create failed")
+
+    monkeypatch.setattr(sweep, "run_sweep", fail)
+    url = "http://user:SECRET@mlflow.example:5000"
+    assert sweep.main(tiny_args(tmp_path / "mlruns", trials=1, store=False) + ["--tracking-uri", url]) == 1
+    err = capsys.readouterr().err
+    assert "RuntimeError: API request to http://user:***@mlflow.example:5000/api" in err, err
+    assert "SECRET" not in err
