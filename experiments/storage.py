@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 import warnings
 from pathlib import Path
@@ -91,8 +92,54 @@ def sqlalchemy_url(url: str) -> str:
 
 
 def open_journal(path: str | Path) -> JournalStorage:
-    """The journal-file storage at ``path`` (the file is created on first write)."""
-    return JournalStorage(JournalFileBackend(str(Path(path).expanduser())))
+    """The journal-file storage at ``path`` (the file is created on first write), checked first
+    (:func:`check_journal`)."""
+    path = Path(path).expanduser()
+    check_journal(path)
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def check_journal(path: Path) -> Path | None:
+    """Make sure no append lands on a torn record. A journal whose last record is incomplete (a crash, power loss
+    or full disk mid-append) has that partial tail moved to a file beside it, with a warning -- Optuna would append
+    the next record straight onto it and make the journal unreadable for good. A bad record before the last one
+    is a :class:`ConfigError` naming the file, line and byte offset. Under Optuna's own journal lock, so a record
+    being written by another worker is never taken for a torn one. Returns the file the tail went to, if any."""
+    import json
+
+    from optuna.storages.journal import JournalFileSymlinkLock
+    from optuna.storages.journal._file import get_lock_file
+
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    with get_lock_file(JournalFileSymlinkLock(str(path))):
+        data = path.read_bytes()
+        offset, bad = 0, None
+        lines = data.split(b"\n")
+        complete = lines[:-1]          # each followed by a newline; lines[-1]: bytes after the last newline
+        for i, line in enumerate(complete):
+            try:
+                json.loads(line)
+            except ValueError as e:
+                if i < len(complete) - 1 or lines[-1]:
+                    raise ConfigError(f"{path} line {i + 1} (byte {offset}) is not an Optuna journal record "
+                                      f"({type(e).__name__}: {e}); the journal is damaged before its end, which no "
+                                      "crash leaves: restore it from a backup") from None
+                bad = offset                   # the last record, newline and all, yet not JSON: torn
+            offset += len(line) + 1
+        if bad is None and not lines[-1]:
+            return None
+        cut = bad if bad is not None else offset
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = path.with_name(f"{path.name}.torn-{stamp}-{cut}")
+        aside.write_bytes(data[cut:])
+        with open(path, "r+b") as f:
+            f.truncate(cut)
+            f.flush()
+            os.fsync(f.fileno())
+    log.warning("%s: its last record was incomplete (%d bytes from byte %d: a crash or full disk mid-write); moved "
+                "to %s so that new records are not appended to it", path, len(data) - cut, cut, aside)
+    return aside
 
 
 def open_storage(storage: str, heartbeat_interval: int = 60, grace_period: int | None = None,
@@ -132,4 +179,4 @@ def open_storage(storage: str, heartbeat_interval: int = 60, grace_period: int |
     raise AssertionError("unreachable")
 
 
-__all__ = ["StoreUnreachable", "probe", "file_lock", "mask_url", "sqlalchemy_url", "open_journal", "open_storage"]
+__all__ = ["StoreUnreachable", "probe", "check_journal", "file_lock", "mask_url", "sqlalchemy_url", "open_journal", "open_storage"]

@@ -455,3 +455,29 @@ def test_unforeseen_errors_and_log_records_mask_passwords(tmp_path, monkeypatch,
     err = capsys.readouterr().err
     assert "RuntimeError: API request to http://user:***@mlflow.example:5000/api" in err, err
     assert "SECRET" not in err
+
+
+def test_a_torn_journal_tail_is_moved_aside_and_a_damaged_middle_is_one_line(tmp_path, capsys, caplog):
+    """A crash mid-append leaves the journal's last record incomplete: the next sweep moves those bytes to a file
+    beside the journal (with a warning) instead of appending onto them; a bad record before the end is one error
+    line with the file, line and byte offset."""
+    root = tmp_path / "mlruns"
+    assert sweep.main(tiny_args(root, trials=1, iters=4, metrics="content")) == 0
+    journal = root / "optuna.journal"
+    torn = b'{"op_code":5,"worker_id":"dead","trial_id":0,"va'
+    size = journal.stat().st_size
+    with open(journal, "ab") as f:
+        f.write(torn)
+    capsys.readouterr()
+    assert sweep.main(tiny_args(root, trials=2, iters=4, metrics="content")) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert "its last record was incomplete" in caplog.text
+    (aside,) = root.glob("optuna.journal.torn-*")
+    assert aside.read_bytes() == torn and aside.name.endswith(f"-{size}")
+    assert [t.state for t in journal_study(root).get_trials()] == [TrialState.COMPLETE] * 2
+
+    lines = journal.read_bytes().split(b"\n")
+    journal.write_bytes(b"\n".join([lines[0], b'{"op_code": 1, "worker', *lines[1:]]))
+    assert sweep.main(tiny_args(root, trials=3, iters=4, metrics="content")) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {journal} line 2 (byte {len(lines[0]) + 1})") and len(err.splitlines()) == 1
