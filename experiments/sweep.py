@@ -460,7 +460,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     mask_log_records()
     cfg = config_from_args(args, argv)
     terminate_like_interrupt()   # SIGTERM (kill, docker stop): the same checkpoint-and-stop as Ctrl-C
-    from experiments.workers import WorkerFailed
+    from experiments.workers import WorkerFailed, watch_parent
+    watch_parent()               # a spawned worker stops when the sweep that started it is gone
     from munit.cli import user_errors
     try:
         summary = run_sweep(cfg)

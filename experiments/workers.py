@@ -29,6 +29,7 @@ from munit.stopping import Interrupted, exit_status
 from munit.threads import available_cores
 
 from . import contract
+from .parent import start_child, watch_parent  # noqa: F401 -- re-exported
 from .tracking import end_run, open_client
 
 log = logging.getLogger(__name__)
@@ -284,7 +285,7 @@ def spawn_workers(argv: Sequence[str], workers: int, threads: int | None, device
         cmd = [sys.executable, "-m", "experiments.sweep", *argv, "--workers", "1", "--worker-index", str(i),
                "--threads", str(threads), "--no-summary"]
         env = None if gpus[i] is None else {**os.environ, "CUDA_VISIBLE_DEVICES": gpus[i]}
-        procs.append(subprocess.Popen(cmd, cwd=os.getcwd(), env=env, start_new_session=True))
+        procs.append(start_child(cmd, env=env))
     received: list[int] = []
 
     def forward(signum, frame):
@@ -299,6 +300,9 @@ def spawn_workers(argv: Sequence[str], workers: int, threads: int | None, device
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+        for p in procs:
+            if p.poll() is not None:
+                os.close(p._parent_pipe)
     check_exits(codes, [p.pid for p in procs], received[0] if received else None)
     return codes
 
@@ -320,4 +324,4 @@ def check_exits(codes: Sequence[int], pids: Sequence[int], signum: int | None) -
 
 __all__ = ["worker_id", "NO_LOCK_GRACE_S", "TrialLock", "lock_state", "TrialRecovery", "resume_source",
            "dead_trials_callback", "default_threads", "auto_workers", "visible_gpus", "default_workers", "worker_gpus",
-           "WorkerFailed", "spawn_workers", "check_exits"]
+           "WorkerFailed", "spawn_workers", "start_child", "watch_parent", "check_exits"]
