@@ -464,6 +464,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     watch_parent()               # a spawned worker stops when the sweep that started it is gone
     from munit.cli import user_errors
     try:
+        from munit.compat import check_torchvision
+        check_torchvision()      # a mismatched pair: one line at the start, not a traceback 5 s into a trial
         summary = run_sweep(cfg)
     except user_errors() as e:
         print(f"error: {contract.mask_url(str(e))}", file=sys.stderr)

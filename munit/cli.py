@@ -520,6 +520,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     terminate_like_interrupt()   # SIGTERM: the same checkpoint-and-stop as Ctrl-C
     try:
+        from .compat import check_torchvision
+        check_torchvision()      # a mismatched pair: one line now, not a traceback from deep inside the command
         return COMMANDS[args.cmd](args)
     except user_errors() as e:
         print(f"error: {e}", file=sys.stderr)

@@ -281,3 +281,32 @@ def test_data_export_checks_sizes_before_allocating(extra, needle, tmp_path, cap
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and needle in err and len(err.splitlines()) == 1
     assert not (tmp_path / "ex").exists()
+
+
+@pytest.mark.parametrize("fault", ["operator", "version"])
+def test_a_mismatched_torchvision_is_one_line_that_says_what_to_install(fault, monkeypatch, tmp_path, capsys):
+    import importlib
+    import types
+
+    import torch
+
+    from experiments import sweep
+    from munit.compat import matching_torchvision
+
+    real = importlib.import_module
+
+    def fake(name, *a, **kw):
+        if name != "torchvision":
+            return real(name, *a, **kw)
+        if fault == "operator":
+            raise RuntimeError("operator torchvision::nms does not exist")
+        return types.SimpleNamespace(__version__="0.16.0")
+    monkeypatch.setattr(importlib, "import_module", fake)
+    want = matching_torchvision(torch.__version__)
+    for run in (lambda: main(["data", "export", "--n", "1", "--out", str(tmp_path / "x")]),
+                lambda: sweep.main(["--root", str(tmp_path / "r"), "--trials", "0"])):
+        assert run() == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: torchvision") and f'pip install "torchvision=={want}.*"' in err, err
+        assert len(err.splitlines()) == 1
+    assert matching_torchvision("2.14.1+cu130") == "0.29" and matching_torchvision("2.5.0") == "0.20"
