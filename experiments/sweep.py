@@ -462,13 +462,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     terminate_like_interrupt()   # SIGTERM (kill, docker stop): the same checkpoint-and-stop as Ctrl-C
     from experiments.workers import WorkerFailed, watch_parent
     watch_parent()               # a spawned worker stops when the sweep that started it is gone
-    from munit.cli import user_errors
+    from munit.cli import one_line, user_errors
     try:
         from munit.compat import check_torchvision
         check_torchvision()      # a mismatched pair: one line at the start, not a traceback 5 s into a trial
         summary = run_sweep(cfg)
     except user_errors() as e:
-        print(f"error: {contract.mask_url(str(e))}", file=sys.stderr)
+        print(f"error: {contract.mask_url(one_line(e))}", file=sys.stderr)
         return 2
     except WorkerFailed as e:
         print(f"error: {e}. Continue with: {continue_command(argv)}", file=sys.stderr)

@@ -45,6 +45,11 @@ def user_errors() -> tuple[type[BaseException], ...]:
             FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
 
 
+def one_line(e: BaseException) -> str:
+    """An error's message as one line (a library's text may run to several)."""
+    return " ".join(str(e).split("\n")).strip() or type(e).__name__
+
+
 def add_data_args(p: argparse.ArgumentParser, default: str | None = SYNTHETIC) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--data", default=default, metavar="synthetic|PATH",
@@ -524,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
         check_torchvision()      # a mismatched pair: one line now, not a traceback from deep inside the command
         return COMMANDS[args.cmd](args)
     except user_errors() as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
         by = signal_name(signum_of(e))
