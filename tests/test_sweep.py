@@ -481,3 +481,19 @@ def test_a_torn_journal_tail_is_moved_aside_and_a_damaged_middle_is_one_line(tmp
     assert sweep.main(tiny_args(root, trials=3, iters=4, metrics="content")) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {journal} line 2 (byte {len(lines[0]) + 1})") and len(err.splitlines()) == 1
+
+
+def test_a_read_only_root_is_one_line(tmp_path, monkeypatch, capsys):
+    """--root on a read-only file system (simulated: tests may run as root, whom permissions do not stop)."""
+    import errno
+
+    mkdir = Path.mkdir
+
+    def read_only(self, *a, **kw):
+        if self == tmp_path / "ro" or tmp_path / "ro" in self.parents:
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return mkdir(self, *a, **kw)
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    assert sweep.main(tiny_args(tmp_path / "ro" / "mlruns", trials=1, store=False)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: --root {tmp_path / 'ro' / 'mlruns'}: cannot create the folder (Read-only file system)"
