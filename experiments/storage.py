@@ -57,6 +57,10 @@ def probe(url: str, timeout: float = PROBE_TIMEOUT_S) -> None:
     scheme = parts.scheme.split("+")[0].lower()
     if not host:   # a unix socket (postgresql:///db?host=/run/postgresql): the driver will say
         return
+    if scheme in ("http", "https"):
+        import urllib.request
+        if urllib.request.getproxies().get(scheme) and not urllib.request.proxy_bypass(host):
+            return     # reached through a proxy: a direct connection says nothing
     try:
         socket.create_connection((host, port or DEFAULT_PORTS.get(scheme, 80)), timeout=timeout).close()
     except OSError as e:

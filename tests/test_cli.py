@@ -84,7 +84,8 @@ def test_help_is_readable(capsys):
     (["train", "--preset", "tiny", "--lr", "-1", "--out", "X"], "lr must be a finite number > 0, got -1"),
     (["train", "--preset", "tiny", "--lambda-x", "inf", "--out", "X"], "LossWeights.x must be a finite number"),
     (["train", "--preset", "tiny", "--device", "tpu", "--out", "X"], "device 'tpu'"),
-    (["translate", "--checkpoint", "/nope.pt", "--input", "x.png", "--out", "X"], "checkpoint not found"),
+    (["translate", "--checkpoint", "/nope.pt", "--input", "a_file", "--out", "X"], "checkpoint not found"),
+    (["translate", "--checkpoint", "/nope.pt", "--input", "x.png", "--out", "X"], "input not found: x.png"),
     (["evaluate", "--metrics", "fit"], "give --checkpoint C, --baselines, or both"),
     (["evaluate", "--baselines", "--data", "missing_dir", "--metrics", "fit"], "missing_dir"),
 ])
