@@ -8,7 +8,7 @@ logged get columns; which metrics exist and their order come from the study (:cl
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Any, Iterable
 
 import pandas as pd
 
@@ -337,10 +337,14 @@ def display_table(df: pd.DataFrame, study: Study, mark_best: bool = False, brief
         if c.endswith(CI):
             continue
         out[c] = [fmt_number(v, c, study.param_names, study.int_params) for v in df[c]]
-        if c in spread:   # mean ± CI half width, where there are seeds to have one
-            out[c] = [f"{text} ± {hw:.2g}" if isinstance(hw, float) and math.isfinite(hw) else text
-                      for text, hw in zip(out[c], df[f"{c}{CI}"])]
+        if c in spread:   # mean ± CI half width, where there are seeds to have one and a mean to go with it
+            out[c] = [f"{text} ± {hw:.2g}" if isinstance(hw, float) and math.isfinite(hw) and _finite(v) else text
+                      for text, hw, v in zip(out[c], df[f"{c}{CI}"], df[c])]
     return out
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def render(df: pd.DataFrame, study: Study, fmt: str, mark_best: bool = False, brief_labels: bool = False) -> str:

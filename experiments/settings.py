@@ -145,11 +145,15 @@ def new_settings(req: Mapping[str, Any], cuda: bool) -> StudySettings:
     if preset_name not in SWEEP_PRESETS:
         raise ConfigError(f"unknown preset {preset_name!r}; choose one of {', '.join(SWEEP_PRESETS)}")
     p = SWEEP_PRESETS[preset_name]
-    model = model_preset(p.model, **({"image_size": req["image_size"]} if req.get("image_size") else {}))
-    batch = req.get("batch_size") or p.batch_size
+    given = lambda name, default: default if req.get(name) is None else req[name]  # noqa: E731 -- 0 is given
+    for name in ("image_size", "batch_size", "synthetic_train", "synthetic_val"):
+        if req.get(name) is not None and req[name] < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {req[name]}")
+    model = model_preset(p.model, **({"image_size": req["image_size"]} if req.get("image_size") is not None else {}))
+    batch = given("batch_size", p.batch_size)
     domains = tuple(req.get("domains") or ("dog", "cat"))
-    syn_train = req.get("synthetic_train") or p.synthetic_train
-    syn_val = req.get("synthetic_val") or p.synthetic_val
+    syn_train = given("synthetic_train", p.synthetic_train)
+    syn_val = given("synthetic_val", p.synthetic_val)
     n_source, _ = count_images(DataConfig(source=data, domains=domains, synthetic_train=syn_train,
                                           max_images=req.get("max_images")), "train")
     per_epoch = batches_per_epoch(n_source, batch)   # one epoch = one pass over the source domain
@@ -166,7 +170,7 @@ def new_settings(req: Mapping[str, Any], cuda: bool) -> StudySettings:
             raise ConfigError(f"--scale must be > 0, got {scale}")
         schedule = Schedule(per_epoch, scale)
     iters = schedule.total
-    eval_every = req.get("eval_every") or max(1, iters // p.evals)
+    eval_every = given("eval_every", max(1, iters // p.evals))
     if eval_every < 1:
         raise ConfigError(f"--eval-every must be >= 1, got {eval_every}")
     objective = parse_objective(req.get("objective"), data)
@@ -178,7 +182,7 @@ def new_settings(req: Mapping[str, Any], cuda: bool) -> StudySettings:
     for name in ("seeds", "eval_repeats"):
         if req.get(name) is not None and req[name] < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {req[name]}")
-    lr = req.get("lr") or p.lr
+    lr = given("lr", p.lr)
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ConfigError(f"--lr must be a finite number > 0, got {lr}")
     return StudySettings(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,10 +222,16 @@ def _param(name: str, entry: Mapping[str, Any], where: str) -> Param:
     return Param(name, **kw)
 
 
+PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def _read(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"search space file not found: {path}")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"search space file {path} is not UTF-8 text (byte {e.start}: {e.reason})") from None
     try:
         if path.suffix.lower() == ".json":
             data = json.loads(text)
@@ -237,6 +244,10 @@ def _read(path: Path) -> dict[str, Any]:
                           f": {first}") from None
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise ConfigError(f"search space file {path} must map parameter names to {{low, high, sets, ...}}")
+    for name in data:
+        if not (isinstance(name, str) and PARAM_NAME.fullmatch(name)):
+            raise ConfigError(f"search space file {path}: parameter name {name!r} must be letters, digits and "
+                              "'_', not starting with a digit (e.g. lambda_x)")
     return data
 
 

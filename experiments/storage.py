@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 import warnings
 from pathlib import Path
@@ -21,9 +22,49 @@ import optuna
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
+from munit.config import ConfigError
+
 from .contract import is_url, mask_url
 
 log = logging.getLogger(__name__)
+
+DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "postgres": 5432, "mysql": 3306, "mssql": 1433}
+PROBE_TIMEOUT_S = 10.0
+
+
+class StoreUnreachable(ConfigError):
+    """A storage or tracking server that cannot be reached: one line, ``cannot reach <masked url>: <reason>``."""
+
+    def __init__(self, url: str, reason: str):
+        super().__init__(f"cannot reach {mask_url(url)}: {mask_url(reason)}")
+
+
+def probe(url: str, timeout: float = PROBE_TIMEOUT_S) -> None:
+    """Open and close a TCP connection to the server of ``url`` (a database or tracking server), so that one that
+    is down or unreachable ends the sweep at once with one line, instead of after the client libraries' retries
+    with their traceback (which would print the URL, password and all). No-op for files, SQLite and unix
+    sockets."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if not is_url(url) or url.startswith(("sqlite:", "file:")):
+        return
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError as e:
+        raise StoreUnreachable(url, f"not a valid URL ({e})") from None
+    scheme = parts.scheme.split("+")[0].lower()
+    if not host:   # a unix socket (postgresql:///db?host=/run/postgresql): the driver will say
+        return
+    if scheme in ("http", "https"):
+        import urllib.request
+        if urllib.request.getproxies().get(scheme) and not urllib.request.proxy_bypass(host):
+            return     # reached through a proxy: a direct connection says nothing
+    try:
+        socket.create_connection((host, port or DEFAULT_PORTS.get(scheme, 80)), timeout=timeout).close()
+    except OSError as e:
+        raise StoreUnreachable(url, e.strerror or str(e) or type(e).__name__) from None
 
 @contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[None]:
@@ -55,8 +96,54 @@ def sqlalchemy_url(url: str) -> str:
 
 
 def open_journal(path: str | Path) -> JournalStorage:
-    """The journal-file storage at ``path`` (the file is created on first write)."""
-    return JournalStorage(JournalFileBackend(str(Path(path).expanduser())))
+    """The journal-file storage at ``path`` (the file is created on first write), checked first
+    (:func:`check_journal`)."""
+    path = Path(path).expanduser()
+    check_journal(path)
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def check_journal(path: Path) -> Path | None:
+    """Make sure no append lands on a torn record. A journal whose last record is incomplete (a crash, power loss
+    or full disk mid-append) has that partial tail moved to a file beside it, with a warning -- Optuna would append
+    the next record straight onto it and make the journal unreadable for good. A bad record before the last one
+    is a :class:`ConfigError` naming the file, line and byte offset. Under Optuna's own journal lock, so a record
+    being written by another worker is never taken for a torn one. Returns the file the tail went to, if any."""
+    import json
+
+    from optuna.storages.journal import JournalFileSymlinkLock
+    from optuna.storages.journal._file import get_lock_file
+
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    with get_lock_file(JournalFileSymlinkLock(str(path))):
+        data = path.read_bytes()
+        offset, bad = 0, None
+        lines = data.split(b"\n")
+        complete = lines[:-1]          # each followed by a newline; lines[-1]: bytes after the last newline
+        for i, line in enumerate(complete):
+            try:
+                json.loads(line)
+            except ValueError as e:
+                if i < len(complete) - 1 or lines[-1]:
+                    raise ConfigError(f"{path} line {i + 1} (byte {offset}) is not an Optuna journal record "
+                                      f"({type(e).__name__}: {e}); the journal is damaged before its end, which no "
+                                      "crash leaves: restore it from a backup") from None
+                bad = offset                   # the last record, newline and all, yet not JSON: torn
+            offset += len(line) + 1
+        if bad is None and not lines[-1]:
+            return None
+        cut = bad if bad is not None else offset
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = path.with_name(f"{path.name}.torn-{stamp}-{cut}")
+        aside.write_bytes(data[cut:])
+        with open(path, "r+b") as f:
+            f.truncate(cut)
+            f.flush()
+            os.fsync(f.fileno())
+    log.warning("%s: its last record was incomplete (%d bytes from byte %d: a crash or full disk mid-write); moved "
+                "to %s so that new records are not appended to it", path, len(data) - cut, cut, aside)
+    return aside
 
 
 def open_storage(storage: str, heartbeat_interval: int = 60, grace_period: int | None = None,
@@ -76,7 +163,7 @@ def open_storage(storage: str, heartbeat_interval: int = 60, grace_period: int |
         if path and path != ":memory:":
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine_kwargs = {"connect_args": {"timeout": 60}} if storage.startswith("sqlite:") else {"pool_pre_ping": True}
-    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import DBAPIError, OperationalError
     for attempt in range(6):
         try:
             with warnings.catch_warnings():
@@ -88,11 +175,12 @@ def open_storage(storage: str, heartbeat_interval: int = 60, grace_period: int |
         except DBAPIError as e:
             # workers starting together on a fresh database race to create Optuna's tables ("duplicate key ...
             # pg_type"); the loser finds them made when it tries again
-            if attempt == 5:
-                raise
+            if attempt == 5 or isinstance(e, OperationalError):   # a server that refuses us: say so at once
+                reason = str(e.orig).strip().splitlines()[0] if str(e.orig).strip() else type(e.orig).__name__
+                raise StoreUnreachable(storage, reason) from None
             log.info("creating the Optuna tables raced another worker (%s); retrying", type(e.orig).__name__)
             time.sleep(0.5 + attempt)
     raise AssertionError("unreachable")
 
 
-__all__ = ["file_lock", "mask_url", "sqlalchemy_url", "open_journal", "open_storage"]
+__all__ = ["StoreUnreachable", "probe", "check_journal", "file_lock", "mask_url", "sqlalchemy_url", "open_journal", "open_storage"]

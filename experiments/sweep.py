@@ -268,10 +268,11 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
 
     from experiments.budget import TrialBudget, counted
     from experiments.console import StudyConsole, header
-    from experiments.storage import open_storage
+    from experiments.storage import open_storage, probe
     from experiments.mlflow_ui import runs_url
     from experiments.study import best_trials, close_parent, direction, resolve_settings, setup_study
     from experiments.workers import TrialRecovery, auto_workers, default_threads, default_workers, spawn_workers
+    from munit.cli import make_dir
     from munit.trainer import resolve_device
 
     t0 = time.perf_counter()
@@ -289,7 +290,9 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
     device = resolve_device(cfg.device)
     if cfg.threads or device.type == "cpu":
         torch.set_num_threads(cfg.threads or default_threads(cfg.workers or 1))
-    Path(cfg.root).mkdir(parents=True, exist_ok=True)
+    make_dir(Path(cfg.root), "--root")
+    for url in dict.fromkeys((cfg.storage_url, cfg.tracking)):   # a server that is down: one line, now
+        probe(url)
     local = not contract.is_url(cfg.storage_url) or cfg.storage_url.startswith("sqlite:")
     recovery = TrialRecovery(cfg.tracking, contract.lock_dir(cfg.storage_url, cfg.root, cfg.study_name), local=local)
     storage = open_storage(cfg.storage_url, heartbeat_interval=cfg.heartbeat, on_stale=recovery)
@@ -483,6 +486,30 @@ def format_summary(r: SweepSummary) -> str:
     return "\n".join(line if line.startswith(paste) else fit(line, indent="    ") for line in lines + verdict)
 
 
+def mask_log_records() -> None:
+    """Mask passwords in every log record from now on, whichever logger and handler (ours, MLflow's own,
+    SQLAlchemy's, Optuna's): at the record's creation, its message and any traceback it carries."""
+    make = logging.getLogRecordFactory()
+    if getattr(make, "masks_passwords", False):
+        return
+
+    def masked(*args, **kwargs) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 -- a bad format string: logging reports it itself
+            return record
+        if contract.mask_url(text) != text:
+            record.msg, record.args = contract.mask_url(text), None
+        if record.exc_info and record.exc_info[1] is not None:
+            import traceback
+            record.exc_text = contract.mask_url("".join(traceback.format_exception(*record.exc_info)).rstrip())
+        return record
+
+    masked.masks_passwords = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(masked)
+
+
 def continue_command(argv: Sequence[str]) -> str:
     """The command that continues a stopped sweep, passwords masked."""
     return shlex.join(["python", "experiments/sweep.py", *(contract.mask_url(a) for a in argv)])
@@ -495,14 +522,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    mask_log_records()
     cfg = config_from_args(args, argv)
     terminate_like_interrupt()   # SIGTERM (kill, docker stop): the same checkpoint-and-stop as Ctrl-C
-    from experiments.workers import WorkerFailed
-    from munit.cli import user_errors
+    from experiments.workers import WorkerFailed, watch_parent
+    watch_parent()               # a spawned worker stops when the sweep that started it is gone
+    from munit.cli import one_line, user_errors
     try:
+        from munit.compat import check_torchvision
+        check_torchvision()      # a mismatched pair: one line at the start, not a traceback 5 s into a trial
         summary = run_sweep(cfg)
     except user_errors() as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {contract.mask_url(one_line(e))}", file=sys.stderr)
         return 2
     except WorkerFailed as e:
         print(f"error: {e}. Continue with: {continue_command(argv)}", file=sys.stderr)
@@ -519,7 +550,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_status(signum_of(e))
     except Exception as e:
         if not disk_full(e):
-            raise
+            # an error nobody foresaw: its traceback, with every password masked (library messages quote URLs)
+            import traceback
+            print(contract.mask_url(traceback.format_exc()).rstrip(), file=sys.stderr)
+            return 1
         full = DiskFullError(getattr(e, "filename", None) or cfg.root)
         print(f"error: {full} ({type(e).__name__}: {e})", file=sys.stderr)
         return 2

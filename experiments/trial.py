@@ -23,7 +23,7 @@ import optuna
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
-from munit.checkpoint import DiskFullError, RunFolder, disk_full
+from munit.checkpoint import CheckpointError, DiskFullError, RunFolder, disk_full
 from munit.fastpath import apply_levers
 from munit.stopping import Interrupted, StopRequest, signal_name, signum_of
 from munit.trainer import NonFiniteLossError, StopReason, Trainer, TrainResult
@@ -188,7 +188,7 @@ class TrialRunner:
                     else TrialLogger(self.ctx.client, run_id, trial, self.ctx.settings.objective_keys))
         try:
             for r in runs:
-                r.trainer = self._trainer(r.configs, r.folder.root, r.logger, resume=r.folder.has_checkpoint())
+                r.trainer = self._resumed_trainer(trial, r)
                 if r is runs[0] and self.ctx.console is not None:   # the study bar follows the first seed
                     from .console import TrialProgress
                     r.trainer.callbacks.append(TrialProgress(self.ctx.console, trial.number,
@@ -265,8 +265,9 @@ class TrialRunner:
     def _report_mean(point: int, runs: list[SeedRun], reporter: TrialLogger) -> None:
         """The seeds' mean metrics (and their spread, ``<key>_std``) at evaluation ``point``, logged to the trial's
         run and reported to Optuna."""
-        metrics = [r.trainer.last_metrics for r in runs]
-        if point > min(r.step for r in runs) or not metrics[0]:
+        # each seed's evaluation at ``point`` itself: a seed resumed from a later checkpoint holds a later result
+        metrics = [_metrics_at(r, point) for r in runs]
+        if any(m is None for m in metrics) or not metrics[0]:
             return
         keys = [k for k in metrics[0] if all(k in m for m in metrics)]
         values = {k: float(np.mean([m[k] for m in metrics])) for k in keys}
@@ -282,6 +283,22 @@ class TrialRunner:
             n = torch.cuda.device_count()
             return f"cuda:{i % n}" if n > 1 else dev
         return dev
+
+    def _resumed_trainer(self, trial: optuna.Trial, r: SeedRun) -> Trainer:
+        """Seed run ``r``'s trainer, resumed from its folder's checkpoint if it has one. A checkpoint that cannot be
+        read (torn by a crash) is moved aside, kept beside it, and the seed starts again from iteration 0. A seed
+        that starts from 0 drops what an earlier attempt logged without a checkpoint, so its logs never repeat a
+        step (a resumed one drops what came after its checkpoint: the trainer does)."""
+        if r.folder.has_checkpoint():
+            try:
+                return self._trainer(r.configs, r.folder.root, r.logger, resume=True)
+            except CheckpointError as e:
+                aside = _aside(r.folder.checkpoint, "broken")
+                r.folder.checkpoint.rename(aside)
+                log.warning("trial %d: %s; moved aside to %s, and seed %d starts again from iteration 0",
+                            trial.number, e, aside, r.seed)
+        r.folder.truncate(0)
+        return self._trainer(r.configs, r.folder.root, r.logger, resume=False)
 
     def _trainer(self, configs: dict[str, Any], out_dir: Path, logger: TrialLogger, resume: bool) -> Trainer:
         """One seed's trainer (the hook the tests wrap to plant faults)."""
@@ -315,10 +332,10 @@ class TrialRunner:
         """The failed trial's one-line reason; its traceback goes to the trial folder's error.txt."""
         try:
             folder.root.mkdir(parents=True, exist_ok=True)
-            (folder.root / "error.txt").write_text(traceback.format_exc())
+            (folder.root / "error.txt").write_text(contract.mask_url(traceback.format_exc()))
         except OSError as write_error:
             log.warning("trial %d: could not write error.txt (%s)", trial.number, write_error)
-        return str(e) if isinstance(e, NonFiniteLossError) else f"{type(e).__name__}: {e}"
+        return contract.mask_url(str(e) if isinstance(e, NonFiniteLossError) else f"{type(e).__name__}: {e}")
 
     def _disk_full(self, trial: optuna.Trial, run_id: str, folder: RunFolder, runs: list[SeedRun], t0: float,
                    e: Exception) -> None:
@@ -410,6 +427,19 @@ def _kept(runs: list[SeedRun], step: int) -> str:
     trainer = runs[0].trainer
     return (f"its checkpoint at iteration {step} is kept" if trainer is not None and trainer.last_checkpoint
             else "it had no checkpoint yet")
+
+
+def _metrics_at(run: SeedRun, step: int) -> dict[str, float] | None:
+    """Seed ``run``'s evaluation at iteration ``step`` (None: it has none there)."""
+    records = [r for r in run.folder.records(RunFolder.METRICS) if r["step"] == step]
+    return {k: v for k, v in records[-1].items() if k != "step"} if records else None
+
+
+def _aside(path: Path, what: str) -> Path:
+    """A free name beside ``path`` to move it to: ``<name>.<what>-<time>[-i]``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return next(p for i in count() if not (p := path.with_name(f"{path.name}.{what}-{stamp}" + (f"-{i}" if i else "")))
+                .exists())
 
 
 def _has_checkpoints(folder: RunFolder) -> bool:

@@ -29,6 +29,7 @@ from munit.stopping import Interrupted, exit_status
 from munit.threads import available_cores
 
 from . import contract
+from .parent import start_child, watch_parent  # noqa: F401 -- re-exported
 from .tracking import end_run, open_client
 
 log = logging.getLogger(__name__)
@@ -133,9 +134,15 @@ class TrialRecovery:
         if not run_id:
             return
         try:
-            end_run(open_client(self.tracking_uri), run_id, "FAIL", reason)
+            client = open_client(self.tracking_uri)
+            # a multi-seed trial's seed runs (nested under its run) die with it
+            for run in seed_runs(client, run_id):
+                if run.info.status == "RUNNING":
+                    end_run(client, run.info.run_id, "FAIL", reason)
+            end_run(client, run_id, "FAIL", reason)
         except Exception as e:  # noqa: BLE001 -- recovery must go on even if MLflow is unreachable
-            log.warning("could not mark MLflow run %s of trial %d FAILED: %s", run_id, trial.number, e)
+            log.warning("could not mark MLflow run %s of trial %d FAILED: %s", run_id, trial.number,
+                        contract.mask_url(str(e)))
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Heartbeat path: Optuna has already marked ``trial`` FAIL."""
@@ -179,6 +186,12 @@ class TrialRecovery:
             self.queue_retry(study, study._storage.get_trial(t._trial_id))
             failed.append(t.number)
         return failed
+
+
+def seed_runs(client, run_id: str) -> list:
+    """The seed runs nested under trial run ``run_id`` (none for a single-seed trial)."""
+    exp = client.get_run(run_id).info.experiment_id
+    return client.search_runs([exp], filter_string=f"tags.`mlflow.parentRunId` = '{run_id}'")
 
 
 def resume_source(study: optuna.Study, trial: optuna.Trial) -> int | None:
@@ -272,7 +285,7 @@ def spawn_workers(argv: Sequence[str], workers: int, threads: int | None, device
         cmd = [sys.executable, "-m", "experiments.sweep", *argv, "--workers", "1", "--worker-index", str(i),
                "--threads", str(threads), "--no-summary"]
         env = None if gpus[i] is None else {**os.environ, "CUDA_VISIBLE_DEVICES": gpus[i]}
-        procs.append(subprocess.Popen(cmd, cwd=os.getcwd(), env=env, start_new_session=True))
+        procs.append(start_child(cmd, env=env))
     received: list[int] = []
 
     def forward(signum, frame):
@@ -287,6 +300,9 @@ def spawn_workers(argv: Sequence[str], workers: int, threads: int | None, device
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+        for p in procs:
+            if p.poll() is not None:
+                os.close(p._parent_pipe)
     check_exits(codes, [p.pid for p in procs], received[0] if received else None)
     return codes
 
@@ -308,4 +324,4 @@ def check_exits(codes: Sequence[int], pids: Sequence[int], signum: int | None) -
 
 __all__ = ["worker_id", "NO_LOCK_GRACE_S", "TrialLock", "lock_state", "TrialRecovery", "resume_source",
            "dead_trials_callback", "default_threads", "auto_workers", "visible_gpus", "default_workers", "worker_gpus",
-           "WorkerFailed", "spawn_workers", "check_exits"]
+           "WorkerFailed", "spawn_workers", "start_child", "watch_parent", "check_exits"]

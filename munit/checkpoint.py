@@ -231,7 +231,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: "str | torch.device" 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated zip, wrong file type, ...
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(e).__name__}: {e}") from e
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""   # torch's own texts run to many lines
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(e).__name__}: {first}".rstrip(": ")) from e
     if not isinstance(state, dict) or "format_version" not in state or "gen_a" not in state:
         raise CheckpointError(f"{path} is not a munit-ablate checkpoint (no format_version/gen_a keys)")
     return state

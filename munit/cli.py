@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -44,6 +45,11 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from .trainer import NonFiniteLossError
     return (ConfigError, DataError, CheckpointError, NonFiniteLossError, MetricError, DiskFullError,
             FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+
+
+def one_line(e: BaseException) -> str:
+    """An error's message as one line (a library's text may run to several)."""
+    return " ".join(str(e).split("\n")).strip() or type(e).__name__
 
 
 def add_data_args(p: argparse.ArgumentParser, default: str | None = SYNTHETIC) -> None:
@@ -135,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--reference", default=None, help="use this target-domain image's style instead of random ones")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--device", default="auto")
+    tr.add_argument("--overwrite", action="store_true",
+                    help="replace outputs of an earlier run in OUT (default: refuse to write over them)")
 
     sa = sub.add_parser("sample", help="write sample grids (fixed style codes of the run) for a checkpoint")
     sa.add_argument("--checkpoint", required=True)
@@ -298,9 +306,57 @@ def _image_files(path: Path) -> list[Path]:
     raise FileNotFoundError(f"input not found: {path}")
 
 
+def output_names(files: list[Path]) -> dict[Path, str]:
+    """A distinct output name for each input: its stem, or where stems collide (``cat.png``, ``cat.jpg``) the stem
+    and extension (``cat-png``), with ``-2``, ``-3`` ... if that is taken too. Compared case-insensitively, as some
+    file systems do."""
+    stems: dict[str, int] = {}
+    for f in files:
+        stems[f.stem.lower()] = stems.get(f.stem.lower(), 0) + 1
+    taken: set[str] = set()
+    names = {}
+    for f in files:
+        base = f.stem if stems[f.stem.lower()] == 1 else f"{f.stem}-{f.suffix.lstrip('.')}"
+        name, i = base, 1
+        while name.lower() in taken:
+            i += 1
+            name = f"{base}-{i}"
+        taken.add(name.lower())
+        names[f] = name
+    return names
+
+
 def _load_image(path: Path, size: int):
-    from .data import load_image, to_model_range
-    return to_model_range(load_image(path, size).unsqueeze(0))
+    from .data import DataError, load_image, to_model_range, why_unreadable
+    try:
+        return to_model_range(load_image(path, size).unsqueeze(0))
+    except Exception as e:  # PIL raises many types for bad files (OSError, SyntaxError, ValueError, bombs, ...)
+        raise DataError(f"cannot read image {path}: {why_unreadable(e)}") from None
+
+
+MAX_STYLES = 4096          # translate --styles: one batch of style codes (and files) per input
+MAX_EXPORT_SIZE = 2048     # data export --image-size
+MAX_EXPORT_BYTES = 2**31   # data export: the raw pixels it renders in memory, both domains
+
+
+def check_out_dir(path: Path, option: str) -> None:
+    """Refuse an output folder that cannot be one (an existing file, or a path through one), before any work."""
+    for p in (path, *path.parents):
+        if p.exists() or p.is_symlink():
+            if not p.is_dir():
+                raise ConfigError(f"{option} {path}: {p} is a file, not a folder")
+            break
+
+
+def make_dir(path: Path, option: str) -> None:
+    """``mkdir -p`` that ends in one ``error:`` line (a file in the way, a read-only file system, no permission)."""
+    check_out_dir(path, option)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"{option} {path}: cannot create the folder ({e.strerror or e})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {path}: the folder is not writable")
 
 
 def _generators(args):
@@ -318,14 +374,17 @@ def cmd_translate(args) -> int:
 
     from .sampling import save_grid
 
-    if args.styles < 1:
-        raise ConfigError("--styles must be >= 1")
+    if not 1 <= args.styles <= MAX_STYLES:
+        raise ConfigError(f"--styles must be in 1..{MAX_STYLES}, got {args.styles}")
+    if args.reference is not None and not args.reference.strip():
+        raise ConfigError("--reference is empty; give a target-domain image, or leave it out for random styles")
+    files = _image_files(Path(args.input))
+    out = Path(args.out)
+    check_out_dir(out, "--out")
     with torch.no_grad():
         device, gen_a, gen_b, mcfg, _ = _generators(args)
         src, dst = (gen_a, gen_b) if args.direction == "a2b" else (gen_b, gen_a)
-        files = _image_files(Path(args.input))
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+        make_dir(out, "--out")
         if args.reference:
             ref = _load_image(Path(args.reference), mcfg.image_size).to(device)
             styles = dst.encode(ref)[1]
@@ -334,19 +393,28 @@ def cmd_translate(args) -> int:
                                  generator=torch.Generator().manual_seed(args.seed)).to(device)
         labels = ["input", *(["reference style"] if args.reference else
                              [f"style {j + 1}" for j in range(styles.shape[0])])]
+        names = output_names(files)
+        planned = [p for f in files for p in (*(out / f"{names[f]}_{args.direction}_{j}.png"
+                                                for j in range(styles.shape[0])),
+                                              out / "grids" / f"{names[f]}_{args.direction}.png")]
+        existing = [p for p in planned if p.exists() or p.is_symlink()]
+        if existing and not args.overwrite:
+            raise ConfigError(f"{len(existing)} output file(s) exist already in {out} (e.g. {existing[0]}); pass "
+                              "--overwrite to replace them, or choose another --out")
         translations, grids = [], []
         for f in files:
             x = _load_image(f, mcfg.image_size).to(device)
             y = dst.decode(src.content_encoder(x).expand(styles.shape[0], -1, -1, -1), styles)
             for j in range(y.shape[0]):
-                translations.append(save_grid(y[j:j + 1], 1, out / f"{f.stem}_{args.direction}_{j}.png",
+                translations.append(save_grid(y[j:j + 1], 1, out / f"{names[f]}_{args.direction}_{j}.png",
                                               min_width=0))   # the translation itself, at the model's size
-            grids.append(save_grid(torch.cat([x, y]), y.shape[0] + 1, out / "grids" / f"{f.stem}_{args.direction}.png",
-                                   labels))
-    # every file written is counted: the translations in OUT, one labelled input + translations row per input in
-    # OUT/grids
+            grids.append(save_grid(torch.cat([x, y]), y.shape[0] + 1,
+                                   out / "grids" / f"{names[f]}_{args.direction}.png", labels))
+    # every file written is counted once: the translations in OUT, one labelled input + translations row per input
+    # in OUT/grids (names are unique within a run, so no file is written twice)
+    written = len(set(translations) | set(grids))
     print(json.dumps({"inputs": len(files), "styles": int(styles.shape[0]), "translations": len(translations),
-                      "grids": len(grids), "written": len(translations) + len(grids), "out": str(out)}))
+                      "grids": len(grids), "written": written, "out": str(out)}))
     return 0
 
 
@@ -503,10 +571,17 @@ def cmd_data(args) -> int:
 
     if args.n < 1:
         raise ConfigError(f"--n must be >= 1, got {args.n}")
-    size = args.image_size or model_preset(default_preset(False, SYNTHETIC)).image_size
-    if size < 8:
-        raise ConfigError(f"--image-size must be >= 8, got {size}")
+    if args.seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {args.seed}")
+    size = args.image_size if args.image_size is not None else model_preset(default_preset(False, SYNTHETIC)).image_size
+    if not 8 <= size <= MAX_EXPORT_SIZE:
+        raise ConfigError(f"--image-size must be in 8..{MAX_EXPORT_SIZE}, got {size}")
+    need = 2 * args.n * 3 * size * size   # checked before anything is allocated
+    if need > MAX_EXPORT_BYTES:
+        raise ConfigError(f"--n {args.n} at {size} px needs {need / 2**30:.1f} GiB of memory (limit "
+                          f"{MAX_EXPORT_BYTES / 2**30:.0f} GiB); export fewer images, or several --split/--seed sets")
     out = Path(args.out)
+    make_dir(out, "--out")
     written: dict[str, int] = {}
     for ds in synthetic_domains(size, args.split, args.n, args.seed):
         folder = out / ds.name
@@ -535,9 +610,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     terminate_like_interrupt()   # SIGTERM: the same checkpoint-and-stop as Ctrl-C
     try:
+        from .compat import check_torchvision
+        check_torchvision()      # a mismatched pair: one line now, not a traceback from deep inside the command
         return COMMANDS[args.cmd](args)
     except user_errors() as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
         by = signal_name(signum_of(e))

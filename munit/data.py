@@ -122,7 +122,7 @@ def load_image(path: Path, size: int) -> torch.Tensor:
         return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).contiguous()
 
 
-def _why_unreadable(e: Exception) -> str:
+def why_unreadable(e: Exception) -> str:
     if isinstance(e, Image.DecompressionBombError):
         return (f"over PIL's pixel limit ({e}); if the file is trusted, raise PIL.Image.MAX_IMAGE_PIXELS "
                 f"(now {Image.MAX_IMAGE_PIXELS})")
@@ -146,7 +146,7 @@ def _unreadable(path: Path) -> str | None:
                 img.verify()  # header and (PNG) chunk CRCs; a truncated JPEG can still pass, see __getitem__
             _CHECKED[key] = None
         except Exception as e:  # PIL raises many types for bad files (OSError, SyntaxError, ValueError, ...)
-            _CHECKED[key] = _why_unreadable(e)
+            _CHECKED[key] = why_unreadable(e)
     return _CHECKED[key]
 
 

@@ -81,6 +81,7 @@ class StepGraph:
         for g, t in zip(groups, self.lrs):
             g["lr"] = t      # the fused Adam kernels read the learning rate from this tensor at each replay
         graph = torch.cuda.CUDAGraph()
+        graph.register_generator_state(tr.rng)   # each replay draws fresh style codes from the trainer's own stream
         try:
             # thread_local: a data-loader thread pinning memory meanwhile does not invalidate the capture
             with torch.cuda.graph(graph, capture_error_mode="thread_local"):

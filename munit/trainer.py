@@ -184,6 +184,15 @@ class Trainer:
             for m in (*self._gen_parts(), self.dis_a, self.dis_b):
                 m.compile(mode=mode)
 
+        # the trainer's own random stream (the style codes each step draws): several trainers in one process (the
+        # seeds of a trial, side by side in threads) never share one, so neither their order nor thread timing
+        # changes a result, and each checkpoint saves and restores its own. It starts where the global stream of
+        # earlier versions stood (CPU: after the model's init; CUDA: the freshly seeded device stream).
+        self.rng = torch.Generator(device=self.device)
+        if self.device.type == "cuda":
+            self.rng.manual_seed(train_cfg.seed)
+        else:
+            self.rng.set_state(torch.get_rng_state())
         self.step = 0
         self.styles = fixed_styles(train_cfg.num_fixed_styles, model_cfg.style_dim, train_cfg.seed).to(self.device)
         k = train_cfg.num_sample_inputs
@@ -251,8 +260,8 @@ class Trainer:
         w, n = self.weights, x_a.shape[0]
         x_a = x_a.contiguous(memory_format=self.memory_format)
         x_b = x_b.contiguous(memory_format=self.memory_format)
-        s_a = torch.randn(n, self.model_cfg.style_dim, device=self.device)
-        s_b = torch.randn(n, self.model_cfg.style_dim, device=self.device)
+        s_a = torch.randn(n, self.model_cfg.style_dim, device=self.device, generator=self.rng)
+        s_b = torch.randn(n, self.model_cfg.style_dim, device=self.device, generator=self.rng)
         zero = torch.zeros((), device=self.device)
         cache = not capturing
 
@@ -450,7 +459,7 @@ class Trainer:
             "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict(),
             "scaler": self.scaler.state_dict(),
             "step": self.step,
-            "rng": capture_rng(),
+            "rng": {**capture_rng(), "trainer": self.rng.get_state()},
             "data": {"a": self.stream_a.state_dict(), "b": self.stream_b.state_dict()},
             "fixed_styles": self.styles.cpu(),
             "config": {"model": to_dict(self.model_cfg), "train": to_dict(self.cfg),
@@ -476,6 +485,7 @@ class Trainer:
         self.styles = state["fixed_styles"].to(self.device)
         self.last_metrics = dict(state.get("last_metrics", {}))
         restore_rng(state["rng"])
+        self.rng.set_state(_own_rng_state(state["rng"], self.device))
 
     def _check_resumable(self, saved: Mapping[str, Any]) -> None:
         """Refuse to resume with another optimiser, schedule or data: the checkpoint's optimiser and scheduler
@@ -507,6 +517,16 @@ class Trainer:
         cfg = {"model": to_dict(self.model_cfg), "train": to_dict(self.cfg), "weights": to_dict(self.weights),
                "data": _plain(to_dict(self.data_cfg)), "device": str(self.device), "torch": torch.__version__}
         atomic_write_text(self.run.config, json.dumps(cfg, indent=2))
+
+
+def _own_rng_state(rng: Mapping[str, Any], device: torch.device) -> torch.Tensor:
+    """A checkpoint's state of the trainer's own generator; a checkpoint from before trainers had one: the global
+    stream its steps drew from (the CPU's, or the device's CUDA stream)."""
+    if "trainer" in rng:
+        return rng["trainer"].cpu()
+    if device.type == "cuda" and rng.get("cuda"):
+        return rng["cuda"][device.index or 0].cpu()
+    return rng["torch"].cpu()
 
 
 def _plain(d: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,8 @@ os.environ.setdefault("MUNIT_ALLOW_DOWNLOAD", "0")  # never touch the network
 os.environ["COLUMNS"] = "120"
 import tempfile  # noqa: E402
 
-os.environ.setdefault("MUNIT_CACHE", tempfile.mkdtemp(prefix="munit-test-cache-"))  # never the user's cache
+# never the user's cache, even when they have set MUNIT_CACHE: tests write only into temporary folders
+os.environ["MUNIT_CACHE"] = tempfile.mkdtemp(prefix="munit-test-cache-")
 
 import pytest
 import torch

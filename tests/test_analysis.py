@@ -386,3 +386,15 @@ def test_compare_fits_the_terminal_says_which_value_optuna_sees_and_wide_shows_a
     monkeypatch.setenv("COLUMNS", "90")
     rc, out, _ = _cli(capsys, *common)
     assert max(len(line) for line in out.splitlines()) <= 90
+
+
+def test_a_missing_mean_gets_no_interval():
+    """A failed multi-seed trial has no mean; the half width left by its seed runs must not stand alone
+    ('— ± 0.066')."""
+    from types import SimpleNamespace
+
+    from analysis.tables import CI, display_table
+
+    study = SimpleNamespace(label=lambda n: f"trial {n}", param_names=[], int_params=[])
+    df = pd.DataFrame({"trial": [0, 1], "fit/mean": [float("nan"), 0.125], f"fit/mean{CI}": [0.066, 0.01]})
+    assert list(display_table(df, study)["fit/mean"]) == ["—", "0.125 ± 0.01"]

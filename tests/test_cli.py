@@ -85,7 +85,8 @@ def test_help_is_readable(capsys):
     (["train", "--preset", "tiny", "--lr", "-1", "--out", "X"], "lr must be a finite number > 0, got -1"),
     (["train", "--preset", "tiny", "--lambda-x", "inf", "--out", "X"], "LossWeights.x must be a finite number"),
     (["train", "--preset", "tiny", "--device", "tpu", "--out", "X"], "device 'tpu'"),
-    (["translate", "--checkpoint", "/nope.pt", "--input", "x.png", "--out", "X"], "checkpoint not found"),
+    (["translate", "--checkpoint", "/nope.pt", "--input", "a_file", "--out", "X"], "checkpoint not found"),
+    (["translate", "--checkpoint", "/nope.pt", "--input", "x.png", "--out", "X"], "input not found: x.png"),
     (["evaluate", "--metrics", "fit"], "give --checkpoint C, --translations DIR, --baselines"),
     (["evaluate", "--baselines", "--data", "missing_dir", "--metrics", "fit"], "missing_dir"),
 ])
@@ -250,3 +251,112 @@ def test_a_fresh_run_refuses_a_used_run_folder(trained, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: --out") and "pass --resume" in err and len(err.splitlines()) == 1
     assert (ckpt.read_bytes(), log.read_bytes()) == before
+
+
+def test_translate_never_overwrites_and_counts_what_it_wrote(trained, tmp_path, capsys):
+    """cat.png and cat.jpg in one folder get outputs of their own; a second run into the same --out is refused
+    unless --overwrite."""
+    from munit.synthetic import render
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(render(0, "A", 32, split="val")[0]).save(src / "cat.png")
+    Image.fromarray(render(1, "A", 32, split="val")[0]).save(src / "cat.jpg")
+    argv = ["translate", "--checkpoint", str(trained / "checkpoints" / "last.pt"), "--input", str(src), "--styles",
+            "2", "--out", str(tmp_path / "o")]
+    capsys.readouterr()
+    assert main(argv) == 0
+    res = json.loads(capsys.readouterr().out.strip())
+    files = sorted(p.relative_to(tmp_path / "o").as_posix() for p in (tmp_path / "o").rglob("*") if p.is_file())
+    assert res["written"] == len(files) == 6, files
+    assert {"cat-jpg_a2b_0.png", "cat-png_a2b_0.png", "grids/cat-jpg_a2b.png", "grids/cat-png_a2b.png"} <= set(files)
+    before = {f: (tmp_path / "o" / f).stat().st_mtime_ns for f in files}
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: 6 output file(s) exist already") and "--overwrite" in err and "\n" not in err
+    assert {f: (tmp_path / "o" / f).stat().st_mtime_ns for f in files} == before
+    assert main([*argv, "--overwrite"]) == 0
+
+
+def _bomb(path):
+    """A PNG header claiming 20000 x 20000 pixels (over twice PIL's limit: refused before decoding)."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))  # noqa: E731
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("case", ["empty", "text", "truncated", "bomb", "symlink", "empty_reference", "styles",
+                                  "out_is_file", "out_under_file"])
+def test_translate_bad_inputs_give_one_line_errors(case, trained, tmp_path, capsys):
+    from munit.synthetic import render
+
+    good = tmp_path / "good.png"
+    Image.fromarray(render(0, "A", 32, split="val")[0]).save(good)
+    bad = tmp_path / "bad.png"
+    inp, out, extra = bad, tmp_path / "o", []
+    if case == "empty":
+        bad.write_bytes(b"")
+    elif case == "text":
+        bad.write_text("not an image\n")
+    elif case == "truncated":
+        bad.write_bytes(good.read_bytes()[:200])
+    elif case == "bomb":
+        _bomb(bad)
+    elif case == "symlink":
+        (tmp_path / "notes.txt").write_text("hello")
+        bad.symlink_to(tmp_path / "notes.txt")
+    elif case == "empty_reference":
+        inp, extra = good, ["--reference", ""]
+    elif case == "styles":
+        inp, extra = good, ["--styles", "1000000000"]
+    elif case in ("out_is_file", "out_under_file"):
+        inp = good
+        (tmp_path / "f").write_text("x")
+        out = tmp_path / "f" if case == "out_is_file" else tmp_path / "f" / "sub"
+    capsys.readouterr()
+    assert main(["translate", "--checkpoint", str(trained / "checkpoints" / "last.pt"), "--input", str(inp),
+                 "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and len(err.splitlines()) == 1 and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("extra, needle", [(["--seed", "-1"], "--seed must be >= 0"),
+                                           (["--image-size", "100000"], "--image-size must be in"),
+                                           (["--n", "100000000"], "GiB of memory")])
+def test_data_export_checks_sizes_before_allocating(extra, needle, tmp_path, capsys):
+    assert main(["data", "export", "--out", str(tmp_path / "ex"), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and needle in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "ex").exists()
+
+
+@pytest.mark.parametrize("fault", ["operator", "version"])
+def test_a_mismatched_torchvision_is_one_line_that_says_what_to_install(fault, monkeypatch, tmp_path, capsys):
+    import importlib
+    import types
+
+    import torch
+
+    from experiments import sweep
+    from munit.compat import matching_torchvision
+
+    real = importlib.import_module
+
+    def fake(name, *a, **kw):
+        if name != "torchvision":
+            return real(name, *a, **kw)
+        if fault == "operator":
+            raise RuntimeError("operator torchvision::nms does not exist")
+        return types.SimpleNamespace(__version__="0.16.0")
+    monkeypatch.setattr(importlib, "import_module", fake)
+    want = matching_torchvision(torch.__version__)
+    for run in (lambda: main(["data", "export", "--n", "1", "--out", str(tmp_path / "x")]),
+                lambda: sweep.main(["--root", str(tmp_path / "r"), "--trials", "0"])):
+        assert run() == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: torchvision") and f'pip install "torchvision=={want}.*"' in err, err
+        assert len(err.splitlines()) == 1
+    assert matching_torchvision("2.14.1+cu130") == "0.29" and matching_torchvision("2.5.0") == "0.20"

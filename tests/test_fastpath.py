@@ -61,7 +61,7 @@ def test_on_the_cpu_cuda_only_levers_are_refused_and_cudnn_is_left_alone(tmp_pat
 
 
 def test_channels_last_trains_the_same_iterations_on_the_cpu(tmp_path):
-    def losses(tr):   # right after construction: the trainer seeds the global RNG its style codes come from
+    def losses(tr):   # each trainer draws its style codes from its own generator, seeded at construction
         return torch.stack([tr.train_step(next(tr.stream_a), next(tr.stream_b)) for _ in range(3)])
 
     a = losses(_trainer(tmp_path, "ref", "fp32"))
@@ -69,7 +69,15 @@ def test_channels_last_trains_the_same_iterations_on_the_cpu(tmp_path):
     w = cl.gen_a.content_encoder.model[0][0].weight
     assert w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
     b = losses(cl)
-    torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+    # Other conv kernels round differently, and 3 Adam steps carry that on; how far depends on the CPU's kernels
+    # (AVX2, AVX-512, AMX). The tolerance is measured: the same eager run with its weights moved by one ulp.
+    nudged = _trainer(tmp_path, "nudged", "fp32")
+    with torch.no_grad():
+        for p in nudged.gen_params + nudged.dis_params:
+            p.copy_(torch.nextafter(p, torch.full_like(p, float("inf"))))
+    drift, floor = float((b - a).abs().max()), float((losses(nudged) - a).abs().max())
+    print(f"channels_last vs eager: max |dloss| {drift:.3g}; rounding floor (1-ulp nudge) {floor:.3g}")
+    assert drift <= 8 * floor + 1e-6, (drift, floor)
 
 
 def cancelled_bias(name: str) -> bool:
@@ -102,7 +110,7 @@ class _SimulatedGraphs:
 
     def _state(self):
         tr = self.step_graph.tr
-        return {"nets": copy.deepcopy([m.state_dict() for m in tr.modules()]), "rng": torch.get_rng_state(),
+        return {"nets": copy.deepcopy([m.state_dict() for m in tr.modules()]), "rng": tr.rng.get_state(),
                 "opt": {p: {k: v.clone() for k, v in st.items()} for opt in (tr.opt_g, tr.opt_d)
                         for p, st in opt.state.items()}}
 
@@ -118,8 +126,11 @@ class _SimulatedGraphs:
             for p, st in opt.state.items():
                 for k, v in st.items():
                     v.copy_(before["opt"][p][k])
-        torch.set_rng_state(before["rng"])
+        tr.rng.set_state(before["rng"])   # a replay draws from the registered generator (the trainer's own)
         self.captures += 1
+
+    def register_generator_state(self, generator):
+        assert generator is self.step_graph.tr.rng   # the stream the captured step draws its style codes from
 
     def replay(self):
         sg = self.step_graph

@@ -68,7 +68,7 @@ def test_a_graph_step_is_the_same_iteration_as_an_eager_step(tmp_path):
     (a stale learning rate after the StepLR boundary, a skipped or doubled step would change them by far more).
     tests/test_fastpath.py checks the same bookkeeping on the CPU with the graph API simulated."""
     torch.backends.cudnn.allow_tf32 = False
-    # each trainer steps right after it is built: it seeds the global RNG its style codes come from
+    # each trainer draws its style codes from its own generator, seeded when it is built
     eager = _trainer(tmp_path, "eager", "fp32", lr=1e-3)
     init = [p.detach().clone() for p in eager.gen_params + eager.dis_params]
     le = _losses(eager)

@@ -3,12 +3,13 @@ how many workers a sweep starts by default on a CUDA machine. CUDA is faked (dev
 are recorded instead of started: only the environment each worker would receive is checked."""
 from __future__ import annotations
 
+import os
 import types
 
 import pytest
 import torch
 
-from experiments import workers
+from experiments import parent, workers
 
 
 class FakePopen:
@@ -43,7 +44,7 @@ class FakePopen:
 def gpus(monkeypatch):
     """``gpus(n)``: pretend this machine has n CUDA devices; workers are recorded, not started."""
     FakePopen.started = []
-    monkeypatch.setattr(workers, "subprocess", types.SimpleNamespace(Popen=FakePopen))
+    monkeypatch.setattr(parent, "subprocess", types.SimpleNamespace(Popen=FakePopen))   # start_child's
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
 
     def fake(n):
@@ -80,7 +81,8 @@ def test_pinned_gpu_and_cpu_workers_inherit_the_environment(gpus):
     started = gpus(4)
     workers.spawn_workers([], 2, 1, torch.device("cuda:3"))    # every worker on GPU 3, as asked
     workers.spawn_workers([], 2, 1, torch.device("cpu"))
-    assert [p.env for p in started] == [None] * 4
+    # this process's environment, plus only the pipe by which a worker notices that its parent is gone
+    assert [{k: v for k, v in p.env.items() if k != parent.PARENT_PIPE_ENV} for p in started] == [dict(os.environ)] * 4
 
 
 def test_default_worker_count_is_the_gpu_count_on_cuda(gpus, monkeypatch):

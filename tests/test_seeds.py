@@ -3,6 +3,7 @@ trial's run, Optuna gets their mean; evaluation repeats log mean and std; analys
 significant; an interrupted multi-seed trial resumes every seed from its own checkpoint."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -124,3 +125,72 @@ def test_patient_pruner_spares_a_trial_that_still_improves():
     for step, v in ((1, 0.9), (2, 0.95), (3, 0.97)):
         stuck.report(v, step)
     assert stuck.should_prune()            # no better for two evaluations and below the median: out
+
+
+def _seed_sweep(root, *extra):
+    return tiny_args(root, iters=12, eval_every=4, trials=1, metrics="content") + [
+        "--seeds", "2", "--sampler-seed", "0", "--pruner", "none", *extra]
+
+
+def test_a_retried_multi_seed_trial_is_bit_exact_and_averages_same_step_values(tmp_path, monkeypatch, capsys):
+    """Ctrl-C while seed 1 trains towards the second evaluation, and seed 1's checkpoint lost (as after a kill
+    before its first checkpoint, its log lines kept): the retry reports the same mean at every evaluation as the
+    uninterrupted trial, bit for bit -- each seed has its own random stream, saved with its checkpoint; each mean
+    averages the seeds' values of that evaluation; seed 1 starts again from 0 with its old log lines dropped."""
+    from munit.trainer import Trainer
+
+    plain = tmp_path / "plain"
+    assert sweep.main(_seed_sweep(plain)) == 0
+    (want,) = journal_study(plain).get_trials()
+
+    root = tmp_path / "killed"
+    fit = Trainer.fit
+
+    def fit_then_stop(tr, until=None):
+        res = fit(tr, until)
+        if tr.cfg.seed == 1 and tr.step == 8:
+            os.kill(os.getpid(), signal.SIGINT)   # Ctrl-C while seed 1 trains on from 8: seed 0 is at 8 already
+            return fit(tr, until=tr.step + 1)
+        return res
+    monkeypatch.setattr(Trainer, "fit", fit_then_stop)
+    assert sweep.main(_seed_sweep(root)) == 130
+    monkeypatch.undo()
+    seed1 = root / "trials" / "munit-sweep" / "0" / "seed-1"
+    (seed1 / "checkpoints" / "last.pt").unlink()          # lost: seed 1 restarts from iteration 0
+    assert sweep.main(_seed_sweep(root)) == 0
+    retry = journal_study(root).get_trials()[1]
+    assert retry.state == TrialState.COMPLETE
+    assert retry.intermediate_values == want.intermediate_values, (retry.intermediate_values,
+                                                                   want.intermediate_values)
+    assert retry.value == want.value
+    folder = root / "trials" / "munit-sweep" / "1"
+    for name in ("log.jsonl", "metrics.jsonl"):
+        steps = [json.loads(line)["step"] for line in (folder / "seed-1" / name).read_text().splitlines()]
+        assert steps == sorted(set(steps)), (name, steps)   # no step twice
+
+    # two seeds side by side in threads: the same numbers
+    side = tmp_path / "side"
+    assert sweep.main(_seed_sweep(side, "--seed-workers", "2")) == 0
+    (got,) = journal_study(side).get_trials()
+    assert got.intermediate_values == want.intermediate_values and got.value == want.value
+
+
+def test_dead_worker_recovery_closes_the_trial_run_and_its_seed_runs(tmp_path):
+    """A worker killed mid-trial leaves its trial run and every seed run RUNNING; recovery fails them all."""
+    from types import SimpleNamespace
+
+    from experiments.tracking import create_seed_run, create_trial_run
+    from experiments.workers import TrialRecovery
+
+    root = tmp_path / "mlruns"
+    tiny_args(root)                                   # the migrated empty store
+    c = client(root)
+    exp = c.create_experiment("munit-sweep")
+    parent = c.create_run(exp).info.run_id
+    run_id = create_trial_run(c, exp, parent, "trial-000", {"optuna.trial_number": "0"}, {})
+    seeds = [create_seed_run(c, exp, run_id, {"optuna.trial_number": "0"}, s, {}) for s in (0, 1, 2)]
+    c.set_terminated(seeds[0], "FINISHED")            # a seed that had finished keeps its status
+    dead = SimpleNamespace(number=0, user_attrs={"mlflow_run_id": run_id})
+    TrialRecovery(f"sqlite:///{root / 'mlflow.db'}", tmp_path / "locks").close_run(dead, "worker died")
+    assert c.get_run(run_id).info.status == "FAILED"
+    assert [c.get_run(s).info.status for s in seeds] == ["FINISHED", "FAILED", "FAILED"]

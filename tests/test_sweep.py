@@ -2,6 +2,7 @@
 Ctrl-C, the search space and the blog's protocol scaling."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -272,6 +273,13 @@ def test_reproduce_blog_runs_exactly_the_three_trials_with_the_same_styles(tmp_p
     (["--space", "BAD.yaml"], "is not valid YAML"),
     (["--space", "BAD.json"], "is not valid JSON"),
     (["--space", "ABC.yaml"], "bad search space entry 'lambda_x'"),
+    (["--space", "LATIN1.yaml"], "is not UTF-8 text"),
+    (["--space", "NUMBER.yaml"], "parameter name 123 must be letters"),
+    (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+    (["--synthetic-train", "0"], "--synthetic-train must be >= 1, got 0"),
+    (["--lr", "0"], "--lr must be a finite number > 0, got 0"),
+    (["--eval-every", "0"], "--eval-every must be >= 1, got 0"),
+    (["--root", "A_FILE"], "is a file, not a folder"),
 ])
 def test_bad_settings_and_names_fail_before_the_study_exists(tmp_path, capsys, extra, needle):
     """Settings that would fail every trial, and study names that would leave --root (an absolute path, '..') or
@@ -289,7 +297,10 @@ def test_bad_settings_and_names_fail_before_the_study_exists(tmp_path, capsys, e
     (tmp_path / "BAD.yaml").write_text("lambda_x: {low: 1, high: [2\n")
     (tmp_path / "BAD.json").write_text('{"lambda_x": {"low": 1,}}')
     (tmp_path / "ABC.yaml").write_text("lambda_x: {low: abc}\n")
-    names = {"VICTIM": str(victim), "AFHQ_WITHOUT_VAL": str(afhq)}
+    (tmp_path / "LATIN1.yaml").write_bytes("# Gew\u00e4hlt\nlambda_x: {low: 1, high: 2}\n".encode("latin-1"))
+    (tmp_path / "NUMBER.yaml").write_text("123: {low: 1, high: 2, sets: weights.x}\n")
+    (tmp_path / "A_FILE").write_text("not a folder")
+    names = {"VICTIM": str(victim), "AFHQ_WITHOUT_VAL": str(afhq), "A_FILE": str(tmp_path / "A_FILE")}
     extra = [names.get(a, str(tmp_path / a) if a.endswith((".yaml", ".json")) else a) for a in extra]
 
     assert sweep.main(tiny_args(root, trials=1, store=False) + extra) == 2
@@ -401,3 +412,103 @@ def test_a_full_disk_stops_the_sweep_and_its_trial_resumes_later(tmp_path, small
     assert sweep.main(args + ["--trials", "2"]) == 0
     trials = journal_study(root).get_trials()
     assert trials[2].state == TrialState.COMPLETE and trials[2].system_attrs["retry_history"] == [1]
+
+
+def test_a_torn_checkpoint_is_kept_aside_and_its_configuration_restarts(tmp_path, monkeypatch, capsys):
+    """The checkpoint of a stopped trial is truncated (a crash, a bad copy): the retry keeps the broken file beside
+    it and trains the configuration from iteration 0 instead of failing it for good."""
+    root = tmp_path / "mlruns"
+    build = TrialRunner._trainer
+
+    def trainer(self, configs, out_dir, logger, resume):
+        t = build(self, configs, out_dir, logger, resume)
+        if out_dir.name == "0":
+            on_log = logger.on_log
+
+            def log_then_interrupt(step, scalars):
+                on_log(step, scalars)
+                if step == 4:
+                    os.kill(os.getpid(), signal.SIGINT)
+            logger.on_log = log_then_interrupt
+        return t
+
+    monkeypatch.setattr(TrialRunner, "_trainer", trainer)
+    assert sweep.main(tiny_args(root, trials=1, metrics="content")) == 130
+    monkeypatch.undo()
+    ckpt = root / "trials" / "munit-sweep" / "0" / "checkpoints" / "last.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    assert sweep.main(tiny_args(root, trials=1, metrics="content")) == 0
+    retry = journal_study(root).get_trials()[1]
+    assert retry.state == TrialState.COMPLETE and sorted(retry.intermediate_values) == [4, 8]
+    folder = root / "trials" / "munit-sweep" / "1"
+    assert [p.stat().st_size for p in (folder / "checkpoints").glob("last.pt.broken-*")] == [1000]
+    steps = [json.loads(line)["step"] for line in (folder / "log.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps))
+
+
+@pytest.mark.parametrize("option", ["--tracking-uri", "--storage"])
+def test_an_unreachable_server_is_one_line_with_the_password_masked(option, tmp_path, capsys):
+    url = {"--tracking-uri": "http://user:SECRET@127.0.0.1:9",
+           "--storage": "postgresql://user:SECRET@127.0.0.1:9/optuna"}[option]
+    assert sweep.main(tiny_args(tmp_path / "mlruns", trials=1, store=False) + [option, url]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: cannot reach ") and "user:***@127.0.0.1:9" in err, err
+    assert "SECRET" not in err and len(err.splitlines()) == 1
+
+
+def test_unforeseen_errors_and_log_records_mask_passwords(tmp_path, monkeypatch, capsys):
+    """What a library raises or logs quotes the URL whole: the traceback and the log lines come out masked."""
+    import logging
+
+    def fail(cfg):
+        logging.getLogger("mlflow.utils.rest_utils").warning("API request to %s failed", cfg.tracking)
+        raise RuntimeError(f"API request to {cfg.tracking}/api/2.0/mlflow/runs/create failed")
+
+    monkeypatch.setattr(sweep, "run_sweep", fail)
+    url = "http://user:SECRET@mlflow.example:5000"
+    assert sweep.main(tiny_args(tmp_path / "mlruns", trials=1, store=False) + ["--tracking-uri", url]) == 1
+    err = capsys.readouterr().err
+    assert "RuntimeError: API request to http://user:***@mlflow.example:5000/api" in err, err
+    assert "SECRET" not in err
+
+
+def test_a_torn_journal_tail_is_moved_aside_and_a_damaged_middle_is_one_line(tmp_path, capsys, caplog):
+    """A crash mid-append leaves the journal's last record incomplete: the next sweep moves those bytes to a file
+    beside the journal (with a warning) instead of appending onto them; a bad record before the end is one error
+    line with the file, line and byte offset."""
+    root = tmp_path / "mlruns"
+    assert sweep.main(tiny_args(root, trials=1, iters=4, metrics="content")) == 0
+    journal = root / "optuna.journal"
+    torn = b'{"op_code":5,"worker_id":"dead","trial_id":0,"va'
+    size = journal.stat().st_size
+    with open(journal, "ab") as f:
+        f.write(torn)
+    capsys.readouterr()
+    assert sweep.main(tiny_args(root, trials=2, iters=4, metrics="content")) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert "its last record was incomplete" in caplog.text
+    (aside,) = root.glob("optuna.journal.torn-*")
+    assert aside.read_bytes() == torn and aside.name.endswith(f"-{size}")
+    assert [t.state for t in journal_study(root).get_trials()] == [TrialState.COMPLETE] * 2
+
+    lines = journal.read_bytes().split(b"\n")
+    journal.write_bytes(b"\n".join([lines[0], b'{"op_code": 1, "worker', *lines[1:]]))
+    assert sweep.main(tiny_args(root, trials=3, iters=4, metrics="content")) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {journal} line 2 (byte {len(lines[0]) + 1})") and len(err.splitlines()) == 1
+
+
+def test_a_read_only_root_is_one_line(tmp_path, monkeypatch, capsys):
+    """--root on a read-only file system (simulated: tests may run as root, whom permissions do not stop)."""
+    import errno
+
+    mkdir = Path.mkdir
+
+    def read_only(self, *a, **kw):
+        if self == tmp_path / "ro" or tmp_path / "ro" in self.parents:
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return mkdir(self, *a, **kw)
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    assert sweep.main(tiny_args(tmp_path / "ro" / "mlruns", trials=1, store=False)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: --root {tmp_path / 'ro' / 'mlruns'}: cannot create the folder (Read-only file system)"

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
+import pytest
 from optuna.trial import TrialState
 
 from experiments import sweep
-from test_sweep_helpers import journal_study, pid_namespace, runs, tiny_args, worker
+from test_sweep_helpers import ROOT, journal_study, pid_namespace, runs, tiny_args, worker
 
 
 def _finish(procs, timeout=240):
@@ -157,3 +160,41 @@ def test_signals_reach_the_workers_and_a_killed_worker_is_reported_in_one_line(t
     (run,) = [r for r in runs(root, "trial") if r.data.tags["optuna.trial_number"] == str(survivor)]
     assert run.info.status == "FAILED"
     assert trials[victim].state == TrialState.RUNNING   # the next run fails and retries it (test above)
+
+
+PARENT = """
+import sys, time
+from experiments.parent import start_child
+child = start_child([sys.executable, "-c", "from experiments.parent import watch_parent; watch_parent(); "
+                     "import time; time.sleep(120)"], pdeathsig=sys.argv[1] == "1")
+print(child.pid, flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("pdeathsig", [True, False], ids=["parent-death-signal", "pipe-only"])
+def test_workers_die_with_their_parent(pdeathsig, tmp_path):
+    """SIGKILL of the sweep that spawned workers: they stop too (Linux's parent-death signal, and the pipe they
+    watch where that is missing), instead of running on in their own session where Ctrl-C cannot reach them."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, "1" if pdeathsig else "0"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    time.sleep(0.5)   # (the pipe reads end-of-file whenever the child's watcher starts, before or after this)
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait(timeout=10)
+    t0 = time.time()
+    while time.time() - t0 < 30:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        try:
+            with open(f"/proc/{child}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":   # exited, not yet reaped by init
+                    return
+        except FileNotFoundError:
+            return
+        time.sleep(0.2)
+    os.kill(child, signal.SIGKILL)
+    raise AssertionError("the worker outlived its parent by 30 s")

@@ -38,3 +38,18 @@ def test_threads_and_workers_follow_affinity_and_cgroup_quota(tmp_path, monkeypa
     assert default_threads(1) == 3 and default_threads(2) == 1
     assert auto_workers(1, None, remaining=20) == 3 and auto_workers(1, None, remaining=2) == 2
     assert auto_workers(None, None, remaining=20) == 1 and auto_workers(2, None, remaining=20) == 1
+
+
+def test_the_test_setup_never_uses_the_users_cache(tmp_path):
+    """A user's MUNIT_CACHE is replaced by a temporary folder while the tests run."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).parent
+    env = {**os.environ, "MUNIT_CACHE": str(tmp_path / "users-cache"), "PYTHONPATH": str(tests.parent)}
+    out = subprocess.run([sys.executable, "-c", "import conftest, os; print(os.environ['MUNIT_CACHE'])"],
+                         cwd=tests, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    cache = out.stdout.strip()
+    assert cache != str(tmp_path / "users-cache") and Path(cache).name.startswith("munit-test-cache-")
