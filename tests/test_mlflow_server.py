@@ -83,7 +83,9 @@ def test_mlflow_server_serves_the_study_over_rest(tmp_path):
                            metric_key="content/mean")["metrics"]
             assert [m["step"] for m in history] == [4, 8]
             files = _get(base, "/api/2.0/mlflow/artifacts/list", run_id=run_id)["files"]
-            assert {"config.json", "checkpoints", "images"} <= {f["path"] for f in files}
+            assert {"config.json", "images"} <= {f["path"] for f in files}
+            assert "checkpoints" not in {f["path"] for f in files}    # stored once: the trial folder's, by tag
+            assert t["munit.checkpoint"].endswith("checkpoints/last.pt")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
