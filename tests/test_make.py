@@ -15,8 +15,11 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 
 
 def _dry(target: str, venv: Path, *extra: str) -> list[str]:
-    out = subprocess.run(["make", "-n", target, f"VENV={venv}", *extra], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout
+    # a make that runs these tests (`make test`, CI) passes MAKELEVEL/MAKEFLAGS down, and the inner make would
+    # print "Entering directory" lines: the dry run gets a clean environment
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")}
+    out = subprocess.run(["make", "--no-print-directory", "-n", target, f"VENV={venv}", *extra], cwd=ROOT,
+                         capture_output=True, text=True, check=True, env=env).stdout
     return out.splitlines()
 
 
