@@ -26,6 +26,24 @@ from munit.config import ConfigError
 from test_sweep_helpers import client, journal_study, journal_study_storage, runs, tiny_args
 
 
+
+def _ctrl_c_at(monkeypatch, build, trial: str, step: int, fresh_only: bool = False) -> None:
+    """SIGINT to this process when trial ``trial``'s trainer logs iteration ``step`` (``fresh_only``: not when the
+    trial resumes), through the trainer factory ``build`` (TrialRunner._trainer before patching)."""
+    def trainer(self, configs, out_dir, logger, resume):
+        t = build(self, configs, out_dir, logger, resume)
+        if out_dir.name == trial and not (fresh_only and resume):
+            on_log = logger.on_log
+
+            def log_then_interrupt(at, scalars):
+                on_log(at, scalars)
+                if at == step:
+                    os.kill(os.getpid(), signal.SIGINT)
+            logger.on_log = log_then_interrupt
+        return t
+
+    monkeypatch.setattr(TrialRunner, "_trainer", trainer)
+
 def _by_number(study):
     return {t.number: t for t in study.get_trials()}
 
@@ -174,19 +192,7 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_resumes_the_trial(tmp_path, monkeypa
     root = tmp_path / "mlruns"
     build = TrialRunner._trainer
 
-    def trainer(self, configs, out_dir, logger, resume):
-        t = build(self, configs, out_dir, logger, resume)
-        if out_dir.name == "1" and not resume:   # the user presses Ctrl-C during trial 1, at iteration 4
-            on_log = logger.on_log
-
-            def log_then_interrupt(step, scalars):
-                on_log(step, scalars)
-                if step == 4:
-                    os.kill(os.getpid(), signal.SIGINT)
-            logger.on_log = log_then_interrupt
-        return t
-
-    monkeypatch.setattr(TrialRunner, "_trainer", trainer)
+    _ctrl_c_at(monkeypatch, build, "1", step=4, fresh_only=True)   # the user presses Ctrl-C during trial 1
     assert sweep.main(tiny_args(root, trials=2)) == 130
     err = capsys.readouterr().err
     assert "stopped by Ctrl-C" in err and "Continue with: python experiments/sweep.py" in err
@@ -420,19 +426,7 @@ def test_a_torn_checkpoint_is_kept_aside_and_its_configuration_restarts(tmp_path
     root = tmp_path / "mlruns"
     build = TrialRunner._trainer
 
-    def trainer(self, configs, out_dir, logger, resume):
-        t = build(self, configs, out_dir, logger, resume)
-        if out_dir.name == "0":
-            on_log = logger.on_log
-
-            def log_then_interrupt(step, scalars):
-                on_log(step, scalars)
-                if step == 4:
-                    os.kill(os.getpid(), signal.SIGINT)
-            logger.on_log = log_then_interrupt
-        return t
-
-    monkeypatch.setattr(TrialRunner, "_trainer", trainer)
+    _ctrl_c_at(monkeypatch, build, "0", step=4)
     assert sweep.main(tiny_args(root, trials=1, metrics="content")) == 130
     monkeypatch.undo()
     ckpt = root / "trials" / "munit-sweep" / "0" / "checkpoints" / "last.pt"
