@@ -19,6 +19,7 @@ from .settings import StudySettings, check_same, new_settings, stored_options
 
 if TYPE_CHECKING:
     import optuna
+    from .console import BudgetPrior
 
 
 def _tpe(seed):  # constant_liar: parallel workers do not all draw near the same running trial
@@ -38,9 +39,12 @@ SAMPLERS: dict[str, Callable[[int | None], Any]] = {
     "nsga2": _sampler("NSGAIISampler")}
 
 
+MEDIAN_STARTUP = 5   # the median pruner's start-up trials: never pruned
+
+
 def _median(s: StudySettings):
     import optuna
-    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+    return optuna.pruners.MedianPruner(n_startup_trials=MEDIAN_STARTUP, n_warmup_steps=0)
 
 
 def _hyperband(s: StudySettings):
@@ -97,6 +101,21 @@ def make_pruner(name: str | None, s: StudySettings):
     if name not in PRUNERS:
         raise ConfigError(f"unknown pruner {name!r}; choose one of {', '.join(PRUNERS)}")
     return PRUNERS[name](s)
+
+
+def budget_prior(name: str | None, s: StudySettings) -> "BudgetPrior":
+    """What the ETA expects of trials under pruner ``name`` until ended trials show its real rate: the median
+    pruners never stop their start-up trials and are expected to stop half of the rest at the first evaluation
+    (a trial is below the median half the time); Hyperband and successive halving stop most trials at the first
+    rung; no pruner (or a multi-objective study): the full budget."""
+    from .console import BudgetPrior   # the console imports the trainer (torch): not at the sweep's --help
+
+    name = (name or "median") if len(s.objective_keys) == 1 else "none"
+    if name in ("median", "patient"):
+        return BudgetPrior(MEDIAN_STARTUP, (s.eval_every, s.iters))
+    if name in ("hyperband", "sha"):
+        return BudgetPrior(0, (s.eval_every, s.eval_every, s.iters))
+    return BudgetPrior(0, (s.iters,))
 
 
 def direction(key: str) -> str:
@@ -288,7 +307,7 @@ def best_trials(study: "optuna.Study") -> list:
         return []
 
 
-__all__ = ["SAMPLERS", "PRUNERS", "make_sampler", "run_seed", "make_pruner", "direction", "stored",
+__all__ = ["SAMPLERS", "PRUNERS", "make_sampler", "run_seed", "make_pruner", "budget_prior", "direction", "stored",
            "resolve_settings", "check_trainable",
            "OpenStudy", "open_study", "enqueue_blog", "parent_tags", "parent_params", "setup_lock_path",
            "setup_study", "close_parent", "best_trials"]

@@ -270,7 +270,7 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
     from experiments.console import StudyConsole, header
     from experiments.storage import open_storage, probe
     from experiments.mlflow_ui import runs_url
-    from experiments.study import best_trials, close_parent, direction, resolve_settings, setup_study
+    from experiments.study import best_trials, budget_prior, close_parent, direction, resolve_settings, setup_study
     from experiments.workers import TrialRecovery, auto_workers, default_threads, default_workers, spawn_workers
     from munit.cli import make_dir
     from munit.trainer import resolve_device
@@ -314,7 +314,8 @@ def run_sweep(cfg: SweepConfig) -> SweepSummary:
     directions = [direction(k) for k in s.settings.objective_keys]
     states = _states(s.study)
     console = StudyConsole(cfg.trials, sum(states.values()), s.settings.objective_keys, directions,
-                           enabled=not cfg.no_summary, iters=s.settings.iters)
+                           enabled=not cfg.no_summary, iters=s.settings.iters,
+                           prior=budget_prior(cfg.pruner, s.settings))
     for line in header(cfg.study_name, s.settings, states, cfg.trials, cfg.tracking, cfg.storage_url, directions,
                        runs_url(cfg.tracking, s.experiment_id)):
         console.print(line)
