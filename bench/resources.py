@@ -229,7 +229,7 @@ def cmd_ui(args) -> int:
         sampler.stop.set()
         sampler.join()
     cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = {"command": ("MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false " if args.lean else "") + " ".join(cmd[1:3]),
+    out = {"command": ("MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false " if args.lean else "") + "mlflow " + " ".join(cmd[1:4]),
            "lean": args.lean, "ready_s": round(ready, 1), "processes": n, "rss_gb": gb(rss), "pss_gb": gb(pss),
            "peak_processes": sampler.peak["processes"], "peak_rss_gb": gb(sampler.peak["rss"]),
            "peak_pss_gb": gb(sampler.peak["pss"]),

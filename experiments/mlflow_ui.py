@@ -19,6 +19,10 @@ TAG_NOTE = "mlflow.note.content"
 TAG_VIEW = "mlflow.sharedViewState."
 TAG_KIND = "mlflow.experimentKind"
 DEFAULT_UI = "http://127.0.0.1:5000"
+# MLflow 3.17 applies a shared view from a link whose URL has no filters yet; once loaded, the view writes its
+# filters into the URL, so a reload keeps the filter but drops the columns and the grouping (tests/test_browser.py)
+RELOAD_HINT = ("(a browser reload drops this view's columns: open the link again, or click 'Override saved view' "
+               "on the page once to keep the view in that browser)")
 
 
 def _short(key: str) -> str:
@@ -106,5 +110,5 @@ def runs_url(tracking_uri: str, experiment_id: str, view: str | None = VIEW_BY_O
     return url + (f"&viewStateShareKey={view}" if view else "")
 
 
-__all__ = ["trial_label", "describe_experiment", "view_filter", "runs_url", "ui_base", "VIEW_BY_OUTCOME",
-           "VIEW_BY_OBJECTIVE", "SEP"]
+__all__ = ["trial_label", "describe_experiment", "view_filter", "runs_url", "ui_base", "RELOAD_HINT",
+           "VIEW_BY_OUTCOME", "VIEW_BY_OBJECTIVE", "SEP"]

@@ -474,11 +474,12 @@ def format_summary(r: SweepSummary) -> str:
               f"parent run {r.parent_run_id})",
               f"  Optuna storage       {mask_url(r.storage)}  (study {r.study_name!r})",
               f"  trial folders        {r.trials_dir}/<trial number>/"]
-    from experiments.mlflow_ui import runs_url
+    from experiments.mlflow_ui import RELOAD_HINT, runs_url
     if not r.tracking_uri.startswith(("http://", "https://")):
         lines.append(f"open the MLflow UI:    MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui --backend-store-uri "
                      f"{mask_url(r.tracking_uri)} --port 5000")
     lines.append(f"the study's runs:      {runs_url(mask_url(r.tracking_uri), r.experiment_id)}")
+    lines.append(f"  {RELOAD_HINT}")
     lines.append(f"Optuna dashboard:      optuna-dashboard {shlex.quote(mask_url(r.storage))}   "
                  "(pip install optuna-dashboard)")
     from experiments.console import fit

@@ -82,6 +82,8 @@ def test_the_parent_of_several_workers_prints_the_verdict_and_describes_the_runs
     out = capsys.readouterr().out
     assert "did it work? best" in out and "no baseline rows to compare with" in out, out
     assert "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui --backend-store-uri sqlite:///" in out   # lean UI
+    from experiments.mlflow_ui import RELOAD_HINT     # how to get the view back (test_browser: both ways work)
+    assert RELOAD_HINT in " ".join(out.split()), out
     ckpt = root / "trials" / "munit-sweep" / "0" / "checkpoints" / "last.pt"
     assert f"its checkpoint: {ckpt}" in out and ckpt.is_file()
     assert f"python -m munit translate --checkpoint {ckpt} --input examples/A --out out/translate" in out
