@@ -57,14 +57,17 @@ def _view_state(objective: Sequence[str], directions: Sequence[str], params: Seq
                 by_outcome: bool) -> dict[str, Any]:
     """A runs-page state as MLflow 3.17 saves it (search facets + UI state; column ids ``<type>.`<key>```)."""
     keys = contract.objective_metric_keys(len(objective))
-    cols = [f"tags.`{contract.TAG_STATE}`", *[f"metrics.`{k}`" for k in keys], f"metrics.`{contract.ITERS_REACHED}`",
-            *[f"params.`{p}`" for p in params], "attributes.`Duration`", f"tags.`{contract.TAG_FAIL_REASON}`"]
+    # the objective and the swept params first and narrow: at 1600 px all of them fit beside the run names while
+    # MLflow's Assistant panel is closed, and the first ones while it is open (tests/test_browser.py)
+    swept = [f"params.`{p}`" for p in params]
+    cols = [*[f"metrics.`{k}`" for k in keys], *swept, f"metrics.`{contract.ITERS_REACHED}`",
+            f"tags.`{contract.TAG_STATE}`", "attributes.`Duration`", f"tags.`{contract.TAG_FAIL_REASON}`"]
     search = view_filter(by_outcome)
     state: dict[str, Any] = {
         "searchFilter": search, "orderByKey": f"metrics.`{keys[0]}`", "orderByAsc": directions[0] == "minimize",
         "startTime": "ALL", "lifecycleFilter": "Active", "modelVersionFilter": "All Runs", "datasetsFilter": [],
         "selectedColumns": cols, "columnOrder": ["attributes.`Run Name`", *cols],
-        "columnWidths": {"attributes.`Run Name`": 270}, "groupBy": None, "groupsExpanded": {},
+        "columnWidths": {"attributes.`Run Name`": 220, **{c: 80 for c in swept}}, "groupBy": None, "groupsExpanded": {},
         "runsHiddenMode": "SHOW_ALL"}
     if by_outcome:
         state["groupBy"] = {"aggregateFunction": "min" if directions[0] == "minimize" else "max",
