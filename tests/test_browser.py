@@ -323,6 +323,35 @@ def test_mlflow_ui_swept_params_fit_at_1600_px_and_the_assistant_stays_closed(st
     assert not d.find_elements(By.CSS_SELECTOR, ASSISTANT_CLOSE), "the Assistant panel came back after a reload"
     _screenshot(d, tmp_path / "mlflow_runs_assistant_closed.png")
 
+
+def test_mlflow_ui_best_trial_and_parent_run_say_what_they_are(study_store, mlflow_server, driver, tmp_path):
+    """The best trial's run page shows its description (what it is, its rank, how it compares with the baselines)
+    and the study's parent run page says which trial is best (the sweep's describe_runs, real sweep fixture)."""
+    from mlflow import MlflowClient
+    from selenium.webdriver.common.by import By
+
+    from experiments.mlflow_ui import TAG_NOTE
+
+    client = MlflowClient(tracking_uri=study_store.tracking_uri)
+    notes = {rid: client.get_run(rid).data.tags.get(TAG_NOTE, "") for rid in study_store.run_ids.values()}
+    best = [rid for rid, note in notes.items() if note.startswith("**Best trial of the study**")]
+    assert len(best) == 1, notes
+    number = next(n for n, rid in study_store.run_ids.items() if rid == best[0])
+    d = driver
+    d.get(f"{mlflow_server.url}/#/experiments/{study_store.experiment_id}/runs/{best[0]}"
+          "?workflowType=machine_learning")
+    note = _wait(d, lambda d: d.find_elements(By.XPATH, "//*[contains(text(), 'Best trial of the study')]"),
+                 "the best trial's description on its run page")
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", note[-1])
+    text = _body(d)
+    assert "rank 1 of" in text and "against the reference rows" in text and "checkpoint" in text, text[:3000]
+    _screenshot(d, tmp_path / "mlflow_best_trial.png")
+    d.get(f"{mlflow_server.url}/#/experiments/{study_store.experiment_id}/runs/{study_store.parent_run_id}"
+          "?workflowType=machine_learning")
+    _wait(d, lambda d: f"trial {number}" in _body(d) and "Best:" in _body(d),
+          "the parent run's description naming the best trial")
+    _screenshot(d, tmp_path / "mlflow_parent_run.png")
+
 # the part of an element really on screen (its rect clipped by scrolling ancestors), in CSS px, + DPR
 VISIBLE_RECT = r"""
 let r = arguments[0].getBoundingClientRect(), x0 = r.left, y0 = r.top, x1 = r.right, y1 = r.bottom;
