@@ -124,7 +124,12 @@ def cmd_sweep(args) -> int:
     env = {**os.environ, "COLUMNS": "120", "TERM": os.environ.get("TERM", "xterm")}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.Popen(args.command, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+    try:
+        proc = subprocess.Popen(args.command, stdin=slave, stdout=slave, stderr=slave, env=env,
+                                start_new_session=True)
+    except OSError as e:
+        print(f"error: cannot run {args.command[0]!r}: {e.strerror or e}", file=sys.stderr)
+        return 2
     os.close(slave)
     phase = {"on": args.after is None, "t": 0.0 if args.after is None else None}
     sampler = Sampler(proc.pid, active=lambda: phase["on"])
@@ -193,6 +198,10 @@ def cmd_ui(args) -> int:
     mlflow = Path(sys.executable).with_name("mlflow")
     cmd = [str(mlflow), "ui", "--backend-store-uri", args.backend_store_uri, "--port", str(port)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if not mlflow.exists():
+        print(f"error: no mlflow next to {sys.executable} (pip install mlflow, or run this with the venv's python)",
+              file=sys.stderr)
+        return 2
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     sampler = Sampler(proc.pid)
@@ -221,9 +230,11 @@ def cmd_ui(args) -> int:
         time.sleep(args.settle)
         n, rss, pss = memory(descendants(proc.pid))
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
         try:
+            os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=10)
+        except ProcessLookupError:
+            pass
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         sampler.stop.set()
