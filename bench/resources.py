@@ -240,7 +240,8 @@ def cmd_ui(args) -> int:
         sampler.stop.set()
         sampler.join()
     cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = {"command": ("MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false " if args.lean else "") + "mlflow " + " ".join(cmd[1:4]),
+    lean = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false " if args.lean else ""
+    out = {"command": lean + "mlflow " + " ".join(cmd[1:4]),
            "lean": args.lean, "ready_s": round(ready, 1), "processes": n, "rss_gb": gb(rss), "pss_gb": gb(pss),
            "peak_processes": sampler.peak["processes"], "peak_rss_gb": gb(sampler.peak["rss"]),
            "peak_pss_gb": gb(sampler.peak["pss"]),
